@@ -1,0 +1,121 @@
+"""Input validation shared by every module of :mod:`kexue`.
+
+Each helper raises ``ValueError`` (or ``TypeError`` for a wrong type) whose message starts with
+the parameter's name and says what was allowed, e.g. ``"k must be an integer in [1, 8], got 9"``.
+Nothing here converts silently between numpy and torch: :func:`as_float_array` takes either and
+tells the caller which one it got, so that a function can hand back the same kind.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Sequence
+
+import numpy as np
+
+try:  # torch is a dependency of the library, but keep the import cheap to reason about
+    import torch
+except ImportError:  # pragma: no cover - torch is pinned in pyproject
+    torch = None  # type: ignore[assignment]
+
+
+def is_tensor(x: Any) -> bool:
+    """True when x is a torch.Tensor."""
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def check_int_in(value: Any, lo: int, hi: int | None, *, name: str) -> int:
+    """An integer lo <= value <= hi (hi=None: no upper bound); bool is refused."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    upper = "inf" if hi is None else str(hi)
+    if not ok or value < lo or (hi is not None and value > hi):
+        raise ValueError(f"{name} must be an integer in [{lo}, {upper}], got {value!r}")
+    return int(value)
+
+
+def check_real(value: Any, *, name: str) -> float:
+    """A finite real number (not bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return float(value)
+
+
+def check_positive(value: Any, *, name: str) -> float:
+    """A finite real number > 0."""
+    v = check_real(value, name=name)
+    if v <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return v
+
+
+def check_nonnegative(value: Any, *, name: str) -> float:
+    """A finite real number >= 0."""
+    v = check_real(value, name=name)
+    if v < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return v
+
+
+def check_in_range(value: Any, lo: float, hi: float, *, name: str,
+                   lo_open: bool = False, hi_open: bool = False) -> float:
+    """A finite real number in the interval [lo, hi] (ends open where asked)."""
+    v = check_real(value, name=name)
+    bad = (v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi))
+    if bad:
+        left, right = ("(" if lo_open else "["), (")" if hi_open else "]")
+        raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
+    return v
+
+
+def check_choice(value: Any, choices: Sequence[Any], *, name: str) -> Any:
+    """One of a fixed set of options."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def as_float_array(x: Any, *, name: str, min_ndim: int = 1, max_ndim: int | None = None,
+                   allow_empty: bool = False):
+    """Validate a finite float array; return (array, is_torch).
+
+    numpy input (or a list) gives a float64 ``np.ndarray``; a torch tensor stays a tensor (its
+    dtype is kept if floating, so autograd graphs are preserved). Raises ValueError naming the
+    parameter for a wrong number of dimensions, an empty last axis or a NaN/inf entry.
+    """
+    if is_tensor(x):
+        t = x if x.is_floating_point() else x.to(torch.float64)
+        arr, is_torch = t, True
+        finite = bool(torch.isfinite(t.detach()).all())
+    else:
+        try:
+            arr = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{name} must be an array of real numbers ({err})") from None
+        is_torch = False
+        finite = bool(np.isfinite(arr).all())
+    ndim = arr.ndim
+    if ndim < min_ndim or (max_ndim is not None and ndim > max_ndim):
+        want = f">= {min_ndim}" if max_ndim is None else (
+            f"{min_ndim}" if max_ndim == min_ndim else f"in [{min_ndim}, {max_ndim}]")
+        raise ValueError(f"{name} must have ndim {want}, got shape {tuple(arr.shape)}")
+    if not allow_empty and ndim >= 1 and arr.shape[-1] == 0:
+        raise ValueError(f"{name} must have a non-empty last axis, got shape {tuple(arr.shape)}")
+    if not finite:
+        raise ValueError(f"{name} must contain only finite numbers (found NaN or inf)")
+    return arr, is_torch
+
+
+def check_shape(arr: Any, shape: Sequence[int | None], *, name: str) -> None:
+    """Check arr.shape against a pattern; None matches any size."""
+    got = tuple(arr.shape)
+    if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
+        pattern = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {pattern}, got {got}")
+
+
+def check_finite_result(value: Any, *, what: str) -> None:
+    """Guard on outputs: raise instead of returning NaN or inf."""
+    bad = (not bool(torch.isfinite(value).all())) if is_tensor(value) else (
+        not bool(np.isfinite(np.asarray(value)).all()))
+    if bad:
+        raise FloatingPointError(f"{what} is not finite; this is a bug, please report the input")
