@@ -9,7 +9,7 @@ CHAPTER ?=
 .PHONY: book test lab execute bench venv assets chromium clean
 
 book: $(VENV) $(ASSETS)   ## build the HTML book (from the executed .ipynb pairs; no execution)
-	.venv/bin/jupyter-book build . --warningiserror --nitpick --keep-going
+	.venv/bin/jupyter-book build . --all --warningiserror --nitpick --keep-going
 	@echo
 	@echo "The book is built. Open it in a browser:"
 	@echo "    file://$(CURDIR)/_build/html/index.html"

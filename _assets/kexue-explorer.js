@@ -124,7 +124,7 @@
         var w = (s.width || 0.8), y0 = Y(ylog ? yl[0] : Math.max(yl[0], 0));
         s.x.forEach(function (xv, i) {
           var a = X(xv - w / 2), b = X(xv + w / 2), yv = Y(s.y[i]);
-          el("rect", { x: a, y: Math.min(yv, y0), width: b - a, height: Math.abs(y0 - yv),
+          el("rect", { "class": "kx-bar", x: a, y: Math.min(yv, y0), width: b - a, height: Math.abs(y0 - yv),
             fill: s.fill === false ? "none" : color, "fill-opacity": s.fill === false ? null : 0.85,
             stroke: s.fill === false ? color : null, "stroke-width": s.fill === false ? 1.8 : null,
             "stroke-dasharray": dash }, g);
@@ -223,15 +223,6 @@
     if (cell) cell.querySelectorAll("img").forEach(function (img) { img.closest(".output") ? img.closest(".output").style.display = "none" : img.style.display = "none"; });
     root.setAttribute("data-kx-ready", "1");
   }
-
-  // The widget manager (served from _static/vendor) finds its fonts relative to the module URL
-  // that require.js gives it; point that URL at the book's copy, whatever the page's depth.
-  (function configureWidgetManager() {
-    var me = document.currentScript && document.currentScript.src;
-    if (!me || !window.requirejs || !window.requirejs.config) return;
-    var base = me.replace(/kexue-explorer\.js.*$/, "vendor/html-manager");
-    window.requirejs.config({ paths: { "@jupyter-widgets/html-manager/dist": base } });
-  })();
 
   function initAll() { document.querySelectorAll(".kx-explorer").forEach(init); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", initAll);

@@ -32,7 +32,8 @@ def chapters_from_toc() -> list[Path]:
             and (ROOT / f"{f}.md").read_text().startswith("---\njupytext:")]
 
 
-def execute(md: Path) -> float:
+def execute(md: Path, out: Path | None = None) -> float:
+    """Run `md`; write the executed .ipynb to `out` (default: next to `md`). Returns wall seconds."""
     nb = jupytext.read(md)
     nb.metadata.setdefault("kernelspec", {"display_name": "Python 3", "language": "python",
                                           "name": "python3"})
@@ -51,7 +52,7 @@ def execute(md: Path) -> float:
     nb.metadata["jupytext"] = {"formats": "ipynb,md:myst",
                                "text_representation": nb.metadata.get("jupytext", {}).get(
                                    "text_representation", {})}
-    jupytext.write(nb, md.with_suffix(".ipynb"), fmt="ipynb")
+    jupytext.write(nb, md.with_suffix(".ipynb") if out is None else out, fmt="ipynb")
     return wall
 
 

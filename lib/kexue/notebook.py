@@ -98,3 +98,18 @@ class Claims:
             for n, c, e in self.rows)
         return HTML('<table class="kx-claims"><thead><tr><th>#</th><th>claim</th>'
                     f'<th>check and result</th></tr></thead><tbody>{body}</tbody></table>')
+
+
+def below(value: float, bound: float) -> str:
+    """Check |value| < bound and return the text "< bound" (e.g. "< 1e-12").
+
+    Rounding-level errors (1e-16 … 1e-11) depend on the last bits of a machine's arithmetic and
+    of a library's summation order; a chapter prints the bound they meet, not their digits, so
+    that its stored outputs compare equal on any machine (nbval strict).
+    """
+    v, b = abs(float(value)), float(bound)
+    if not b > 0:
+        raise ValueError(f"bound must be > 0, got {bound!r}")
+    if not v < b:
+        raise AssertionError(f"{v:.3e} is not below {b:.0e}")
+    return f"< {b:.0e}"

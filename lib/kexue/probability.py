@@ -269,13 +269,18 @@ def _lambda_smooth(z: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def _pick_candidate(cand: torch.Tensor, upper: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
-    """The candidate lambda that lies in its own interval [lower, upper] (small tolerance)."""
-    tol = 1e-9 * (1 + cand.abs())
-    valid = torch.isfinite(cand) & (cand <= upper + tol) & (cand >= lower - tol)
-    if not bool(valid.any(-1).all()):  # pragma: no cover - guarded by property tests
+    """The candidate lambda that lies in its own interval [lower, upper].
+
+    In exact arithmetic one candidate does (several, equal, at ties); in floating point take the
+    one that misses its interval by the least, so no tolerance has to match the scale of z.
+    """
+    miss = torch.relu(cand - upper) + torch.relu(lower - cand)
+    miss = torch.where(torch.isfinite(cand), miss, torch.full_like(miss, math.inf))
+    best = miss.argmin(-1, keepdim=True)
+    worst_miss = torch.gather(miss, -1, best)
+    if not bool((worst_miss <= 1e-6 * (1 + torch.gather(cand, -1, best).abs())).all()):
         raise FloatingPointError("no threshold candidate satisfied its interval; please report x")
-    first = valid.to(torch.int64).argmax(-1, keepdim=True)
-    return torch.gather(cand, -1, first).squeeze(-1)
+    return torch.gather(cand, -1, best).squeeze(-1)
 
 
 def _lambda_bisect(z: torch.Tensor, k: int, f: str, iters: int = 200) -> torch.Tensor:
@@ -364,7 +369,12 @@ def thre_topk(x: Any, k: int, f: str = "exp", tau: float = 1.0, return_lambda: b
         if return_lambda:
             raise ValueError(f"return_lambda: lambda is -inf when k = n = {n}; ask for k < n")
         return _back(torch.ones_like(t) + 0 * t, was_np)
-    p, lam = ThreTopK.apply(t / tau, k, f)
+    # lambda(z + c) = lambda(z) + c: solve on z - max(z) so that ties and huge scores keep every
+    # digit (x / tau = 1e10 has an ulp of 2e-6); the detached shift leaves the gradients exact.
+    z = t / tau
+    shift = z.detach().max(-1, keepdim=True).values
+    p, lam = ThreTopK.apply(z - shift, k, f)
+    lam = lam + shift.squeeze(-1)
     if return_lambda:
         return _back(p, was_np), _back(lam, was_np)
     return _back(p, was_np)
@@ -531,3 +541,351 @@ def topk_explorer(x: Any, taus: Any | None = None) -> _w.Explorer:
                   fmt="{:.3g}"),
     ]
     return _w.Explorer(controls, compute, name="smooth-topk temperature")
+
+
+# ----------------------------------------------------------------------------------------------
+# --- softmax and its substitutes (chapter softmax-alternatives) ---
+# ----------------------------------------------------------------------------------------------
+# kexue.fm/archives/10145. Maps R^n -> simplex on the last axis; numpy in -> numpy out, torch in
+# -> torch out (differentiable). Sparse maps are written as relu(.)^{1/beta} of a threshold that
+# carries its own gradient, so autograd gives the exact Jacobian of each map.
+
+from ._validate import check_in_range, check_real  # noqa: E402  (this section's extra checks)
+
+ZOO_MAPS = ("softmax", "taylor", "sparse_softmax", "perturb_normal", "sparsemax", "entmax")
+
+
+def softmax_jacobian(p: Any) -> np.ndarray:
+    """J = diag(p) - p p^T, the Jacobian dp/dx of p = softmax(x), from p of shape (n,). numpy.
+
+    Chapter softmax-alternatives (and attention-scale, times the scale). ``p`` must be a
+    probability vector (entries >= 0 summing to 1 within 1e-9).
+    """
+    arr, is_torch = as_float_array(p, name="p", min_ndim=1, max_ndim=1)
+    arr = arr.detach().cpu().numpy().astype(np.float64) if is_torch else arr
+    if (arr < 0).any() or abs(arr.sum() - 1) > 1e-9:
+        raise ValueError("p must be a probability vector: entries >= 0 summing to 1 (within 1e-9)")
+    return np.diag(arr) - np.outer(arr, arr)
+
+
+def taylor_softmax(x: Any, k: int = 2):
+    """p_i proportional to f_k(x_i) = sum_{m<=k} x_i^m / m!, k even (so f_k > 0). numpy or torch.
+
+    Chapter softmax-alternatives, Taylor softmax. Heavier-tailed than softmax; neither monotone
+    (f_2 decreases for x < -1) nor shift invariant.
+    """
+    k = check_int_in(k, 2, None, name="k")
+    if k % 2:
+        raise ValueError(f"k must be a positive even integer (f_k > 0 only then), got {k}")
+    t, was_np = _to_torch(x, "x")
+    f = sum(t ** m / math.factorial(m) for m in range(k + 1))
+    return _back(f / f.sum(-1, keepdim=True), was_np)
+
+
+def _check_target(target: Any, n: int, batch_shape) -> torch.Tensor:
+    tt = torch.as_tensor(target)
+    if tt.is_floating_point() or tt.shape != tuple(batch_shape):
+        raise ValueError(f"target must be integer class indices of shape {tuple(batch_shape)}")
+    if tt.numel() and (int(tt.min()) < 0 or int(tt.max()) >= n):
+        raise ValueError(f"target must lie in [0, {n}), got {tt.tolist()}")
+    return tt.long()
+
+
+def sparse_softmax(x: Any, k: int):
+    """Softmax restricted to the k largest logits (zero elsewhere). numpy or torch.
+
+    Chapter softmax-alternatives, Sparse Softmax (arXiv:2405.10512 / kexue.fm/archives/7915).
+    Ties at the k-th value are broken by position.
+    """
+    t, was_np = _to_torch(x, "x")
+    k = check_int_in(k, 1, t.shape[-1], name="k")
+    idx = t.topk(k, dim=-1).indices
+    mask = torch.zeros_like(t, dtype=torch.bool).scatter(-1, idx, True)
+    return _back(torch.softmax(t.masked_fill(~mask, float("-inf")), -1), was_np)
+
+
+def sparse_softmax_loss(x: Any, target: Any, k: int):
+    """lse over the top-k logits minus x_t (the target's logit). numpy or torch.
+
+    Chapter softmax-alternatives: the Sparse Softmax cross-entropy; logits outside the top k get
+    no gradient. If the target is outside the top k, it is added to the set (the loss stays
+    finite, as in the paper's training code).
+    """
+    t, was_np = _to_torch(x, "x")
+    k = check_int_in(k, 1, t.shape[-1], name="k")
+    tt = _check_target(target, t.shape[-1], t.shape[:-1])
+    idx = t.topk(k, dim=-1).indices
+    mask = torch.zeros_like(t, dtype=torch.bool).scatter(-1, idx, True)
+    mask = mask.scatter(-1, tt.unsqueeze(-1), True)
+    lse = torch.logsumexp(t.masked_fill(~mask, float("-inf")), -1)
+    return _back(lse - t.gather(-1, tt.unsqueeze(-1)).squeeze(-1), was_np)
+
+
+_NOISES = ("gumbel", "normal")
+
+
+def _noise_dist(noise: str):
+    from scipy import stats
+    check_choice(noise, _NOISES, name="noise")
+    return stats.gumbel_r if noise == "gumbel" else stats.norm
+
+
+def perturb_max(x: Any, noise: str = "normal", n_nodes: int = 20001) -> np.ndarray:
+    """p_i = P[argmax_j (x_j + eps_j) = i] = E_eps[prod_{j != i} Phi(x_i - x_j + eps)]. numpy.
+
+    Chapter softmax-alternatives, perturb-max. Evaluated by inverse-CDF quadrature: the midpoint
+    rule on u in (0, 1) with eps = Phi^{-1}(u). noise="gumbel" reproduces softmax, "normal" gives
+    a new monotone, shift-invariant map (n = 2: Phi((x_1 - x_2) / sqrt 2)). x of shape (n,).
+    """
+    arr, is_torch = as_float_array(x, name="x", min_ndim=1, max_ndim=1)
+    if is_torch:
+        raise ValueError("x must be a numpy array or a list (perturb_max is numpy-only)")
+    dist = _noise_dist(noise)
+    n_nodes = check_int_in(n_nodes, 10, None, name="n_nodes")
+    eps = dist.ppf((np.arange(n_nodes) + 0.5) / n_nodes)                     # (N,)
+    diff = arr[:, None] - arr[None, :]                                        # x_i - x_j
+    logcdf = dist.logcdf(diff[:, :, None] + eps[None, None, :])               # (n, n, N)
+    idx = np.arange(arr.size)
+    logcdf[idx, idx, :] = 0.0                                                 # leave out j = i
+    return np.exp(logcdf.sum(axis=1)).mean(axis=1)
+
+
+def perturb_max_mc(x: Any, noise: str = "normal", n_samples: int = 100_000,
+                   seed: int | None = None) -> np.ndarray:
+    """Monte-Carlo frequencies of argmax_j (x_j + eps_j), eps iid from ``noise``. numpy."""
+    arr, is_torch = as_float_array(x, name="x", min_ndim=1, max_ndim=1)
+    if is_torch:
+        raise ValueError("x must be a numpy array or a list (perturb_max_mc is numpy-only)")
+    _noise_dist(noise)
+    n_samples = check_int_in(n_samples, 1, None, name="n_samples")
+    rng = np.random.default_rng(seed)
+    eps = rng.gumbel(size=(n_samples, arr.size)) if noise == "gumbel" else \
+        rng.standard_normal((n_samples, arr.size))
+    win = (arr[None, :] + eps).argmax(axis=1)
+    return np.bincount(win, minlength=arr.size) / n_samples
+
+
+def _sparsemax_lambda(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Threshold lambda (with its gradient) and support size of sparsemax, last axis."""
+    zs = t.sort(dim=-1, descending=True).values
+    ks = torch.arange(1, t.shape[-1] + 1, dtype=t.dtype)
+    lam_k = (zs.cumsum(-1) - 1) / ks
+    size = (zs > lam_k).sum(-1, keepdim=True)                   # the largest k with z_k > lambda_k
+    mask = (t > lam_k.detach().gather(-1, size - 1)).to(t.dtype)   # the support, no gradient
+    lam = ((t * mask).sum(-1, keepdim=True) - 1) / size.to(t.dtype)
+    return lam, size.squeeze(-1)
+
+
+def sparsemax(x: Any):
+    """relu(x - lambda(x)): the Euclidean projection of x onto the simplex. numpy or torch.
+
+    Chapter softmax-alternatives, eq. (sparsemax): lambda_k = (sum_{i<=k} x_(i) - 1)/k on the
+    sorted logits, with the largest k such that x_(k) > lambda_k. Differentiable: on the support S
+    the Jacobian is I - 1 1^T / |S|.
+    """
+    t, was_np = _to_torch(x, "x")
+    lam, _ = _sparsemax_lambda(t)
+    return _back(torch.relu(t - lam), was_np)
+
+
+def sparsemax_threshold(x: Any) -> tuple[Any, Any]:
+    """(lambda, support size) of :func:`sparsemax`; numpy in -> numpy/int out, torch -> tensors."""
+    t, was_np = _to_torch(x, "x")
+    lam, size = _sparsemax_lambda(t)
+    lam = lam.squeeze(-1)
+    if was_np:
+        lam, size = lam.detach().numpy(), size.numpy()
+        return (float(lam), int(size)) if lam.ndim == 0 else (lam, size)
+    return lam, size
+
+
+def naive_sparsemax_post(x: Any) -> np.ndarray:
+    """Sparsemax exactly as the post's snippet picks the support: ``(x_sort >= lamb).argmin() - 1``.
+
+    Kept for the demonstration (chapter softmax-alternatives): with full support ``argmin``
+    returns 0 and the index wraps to -1, which happens to be the right k. numpy, 1-D.
+    """
+    arr, _ = as_float_array(x, name="x", min_ndim=1, max_ndim=1)
+    xs = np.sort(arr)[::-1]
+    lamb = (np.cumsum(xs) - 1) / np.arange(1, arr.size + 1)
+    k = (xs >= lamb).argmin() - 1
+    return np.maximum(arr - lamb[k], 0.0)
+
+
+def sparsemax_loss(x: Any, target: Any):
+    """L_t = 1/2 - x_t + 1/2 sum_{i in S} (x_i^2 - lambda^2) >= 0; its gradient is p - onehot(t).
+
+    Chapter softmax-alternatives (the sparsemax loss of Martins & Astudillo). numpy or torch.
+    """
+    t, was_np = _to_torch(x, "x")
+    tt = _check_target(target, t.shape[-1], t.shape[:-1])
+    lam, _ = _sparsemax_lambda(t)
+    mask = (t > lam).to(t.dtype)
+    quad = 0.5 * ((t ** 2 - lam ** 2) * mask).sum(-1)
+    return _back(0.5 - t.gather(-1, tt.unsqueeze(-1)).squeeze(-1) + quad, was_np)
+
+
+def entmax15(x: Any):
+    """Entmax with alpha = 1.5 in closed form: relu(x/2 - lambda)^2. numpy or torch.
+
+    Chapter softmax-alternatives: with z = x/2 sorted, lambda_k = mu_k - sqrt(1/k - sigma_k^2)
+    (mean and variance of the k largest), taking the k with z_(k) >= lambda_k >= z_(k+1).
+    """
+    t, was_np = _to_torch(x, "x")
+    z = t / 2
+    zs = z.sort(dim=-1, descending=True).values
+    n = t.shape[-1]
+    ks = torch.arange(1, n + 1, dtype=t.dtype)
+    mu = zs.cumsum(-1) / ks
+    var = (zs ** 2).cumsum(-1) / ks - mu ** 2
+    lam_k = mu - torch.sqrt(torch.clamp(1 / ks - var, min=0.0))
+    nxt = torch.cat([zs[..., 1:], torch.full_like(zs[..., :1], -math.inf)], -1)
+    ok = (zs >= lam_k) & (lam_k >= nxt) & (1 / ks - var >= 0)
+    # the valid k (ties can make two valid, they give the same lambda): take the largest
+    size = torch.where(ok, ks.expand_as(zs), torch.zeros_like(zs)).amax(-1, keepdim=True).long()
+    size = torch.clamp(size, min=1)
+    mask = (z >= lam_k.detach().gather(-1, size - 1)).to(t.dtype)
+    kf = size.to(t.dtype)
+    mu_s = (z * mask).sum(-1, keepdim=True) / kf
+    var_s = (z ** 2 * mask).sum(-1, keepdim=True) / kf - mu_s ** 2
+    lam = mu_s - torch.sqrt(torch.clamp(1 / kf - var_s, min=0.0))
+    return _back(torch.relu(z - lam) ** 2, was_np)
+
+
+def entmax_bisect(x: Any, alpha: float = 1.5, n_iter: int = 100):
+    """Entmax-alpha, relu((alpha-1) x - lambda)^{1/(alpha-1)}, lambda by bisection. numpy or torch.
+
+    Chapter softmax-alternatives: the post's relu^{1/beta}(beta x - lambda) with alpha = 1 + beta,
+    1 <= alpha <= 2 (alpha = 1 is softmax, alpha = 2 sparsemax). lambda lies in
+    [beta max x - 1, beta max x - n^{-beta}]; the returned lambda carries the implicit-function
+    gradient (one Newton correction whose value is ~0), so autograd gives the exact Jacobian.
+    """
+    t, was_np = _to_torch(x, "x")
+    alpha = check_in_range(alpha, 1.0, 2.0, name="alpha")
+    n_iter = check_int_in(n_iter, 1, None, name="n_iter")
+    if alpha == 1.0:
+        return _back(torch.softmax(t, -1), was_np)
+    beta = alpha - 1.0
+    z = beta * t
+    top = z.detach().amax(-1, keepdim=True)
+    lo, hi = top - 1.0, top - t.shape[-1] ** (-beta)
+
+    def mass(lam):
+        return (torch.relu(z.detach() - lam) ** (1 / beta)).sum(-1, keepdim=True)
+
+    for _ in range(n_iter):
+        mid = 0.5 * (lo + hi)
+        big = mass(mid) >= 1.0
+        lo, hi = torch.where(big, mid, lo), torch.where(big, hi, mid)
+    lam0 = 0.5 * (lo + hi)
+    # implicit function: F(z, lam) = sum relu(z - lam)^{1/beta} - 1 = 0, dF/dlam = -sum s_i / beta
+    r = torch.relu(z - lam0)
+    F = (r ** (1 / beta)).sum(-1, keepdim=True) - 1.0
+    rd = r.detach()
+    dF = torch.where(rd > 0, rd ** (1 / beta - 1), torch.zeros_like(rd)).sum(-1, keepdim=True) / beta
+    lam = lam0 + F / dF
+    return _back(torch.relu(z - lam) ** (1 / beta), was_np)
+
+
+def relu_exp_gap(beta: float, lo: float = -3.0, hi: float = 1.0, n: int = 40001) -> float:
+    """max over t in [lo, hi] of |relu(1 + beta t)^{1/beta} - e^t|: the approximation ladder. numpy.
+
+    Chapter softmax-alternatives: beta = 1 is sparsemax's relu(1 + t), beta -> 0 recovers e^t.
+    """
+    beta = check_in_range(beta, 0.0, 1.0, name="beta", lo_open=True)
+    t = np.linspace(check_real(lo, name="lo"), check_real(hi, name="hi"), n)
+    return float(np.abs(np.maximum(1 + beta * t, 0.0) ** (1 / beta) - np.exp(t)).max())
+
+
+def stopgrad_surrogate_loss(p: torch.Tensor, x: torch.Tensor, target: Any) -> torch.Tensor:
+    """sg(p - onehot(t)) . x: a loss whose gradient in x is exactly p - onehot(t). torch.
+
+    Chapter softmax-alternatives. Its value means nothing (track accuracy or cross-entropy
+    instead). The post prints (p - onehot(t)) . sg(x), whose gradient is something else (see
+    :func:`naive_stopgrad_loss_post`).
+    """
+    p, x = _surrogate_inputs(p, x)
+    tt = _check_target(target, x.shape[-1], x.shape[:-1])
+    onehot = torch.nn.functional.one_hot(tt, x.shape[-1]).to(x.dtype)
+    return ((p - onehot).detach() * x).sum(-1)
+
+
+def naive_stopgrad_loss_post(p: torch.Tensor, x: torch.Tensor, target: Any) -> torch.Tensor:
+    """(p - onehot(t)) . sg(x), as printed in the post: its gradient flows through p, not x.
+
+    Kept for the demonstration (chapter softmax-alternatives erratum); do not train with it.
+    """
+    p, x = _surrogate_inputs(p, x)
+    tt = _check_target(target, x.shape[-1], x.shape[:-1])
+    onehot = torch.nn.functional.one_hot(tt, x.shape[-1]).to(x.dtype)
+    return ((p - onehot) * x.detach()).sum(-1)
+
+
+def _surrogate_inputs(p, x):
+    if not (torch.is_tensor(p) and torch.is_tensor(x)):
+        raise ValueError("p and x must be torch tensors (the surrogate is for autograd)")
+    as_float_array(x, name="x")
+    as_float_array(p, name="p")
+    if p.shape != x.shape:
+        raise ValueError(f"p must have the shape of x {tuple(x.shape)}, got {tuple(p.shape)}")
+    return p, x
+
+
+def zoo_map(x: Any, name: str, tau: float = 1.0, alpha: float = 1.5, k: int = 3) -> np.ndarray:
+    """One of the chapter's maps applied to x / tau (numpy): softmax, taylor (order 2k' = 2),
+    sparse_softmax (top k), perturb_normal, sparsemax, entmax (alpha). Chapter softmax-alternatives."""
+    check_choice(name, ZOO_MAPS, name="name")
+    tau = check_positive(tau, name="tau")
+    z = np.asarray(as_float_array(x, name="x", min_ndim=1, max_ndim=1)[0]) / tau
+    if name == "softmax":
+        return softmax(z)
+    if name == "taylor":
+        return taylor_softmax(z, 2)
+    if name == "sparse_softmax":
+        return sparse_softmax(z, k)
+    if name == "perturb_normal":
+        return perturb_max(z, "normal", n_nodes=4001)
+    if name == "sparsemax":
+        return sparsemax(z)
+    return entmax_bisect(z, alpha)
+
+
+def distribution_zoo(x: Any = (2.0, 1.4, 1.0, 0.6, 0.2, -0.3, -0.8, -1.5),
+                     taus: Any = (0.25, 0.5, 1.0, 2.0, 4.0),
+                     alphas: Any = (1.25, 1.5, 1.75, 2.0), ks: Any = (2, 3, 5)) -> _w.Explorer:
+    """The "distribution zoo" widget: map, tau, alpha, k -> bars with support size and entropy.
+
+    Chapter softmax-alternatives. alpha only matters for entmax, k only for Sparse Softmax; the
+    bars are the map of x / tau, with softmax's as outlines for comparison. numpy.
+    """
+    xs, _ = as_float_array(x, name="x", min_ndim=1, max_ndim=1)
+    xs = np.sort(np.asarray(xs))[::-1]
+    taus = [check_positive(float(t), name="taus") for t in taus]
+    alphas = [check_in_range(float(a), 1.0, 2.0, name="alphas") for a in alphas]
+    ks = [check_int_in(int(k), 1, xs.size, name="ks") for k in ks]
+    labels = {"softmax": "softmax", "taylor": "Taylor softmax (k=2)",
+              "sparse_softmax": "Sparse Softmax (top k)", "perturb_normal": "Gaussian perturb-max",
+              "sparsemax": "sparsemax", "entmax": "entmax-α"}
+
+    def compute(name: str, tau: float, alpha: float, k: int) -> dict:
+        p = zoo_map(xs, name, tau, alpha, k)
+        ref = softmax(xs / tau)
+        pos = list(range(1, xs.size + 1))
+        nz = p[p > 0]
+        ent = float(-(nz * np.log(nz)).sum())
+        pan = _w.panel(f"{labels[name]} of x/τ, τ = {tau:g}", "logit rank (x sorted, largest first)",
+                       "p_i", series=[
+                           {"kind": "bar", "x": pos, "y": p, "label": labels[name],
+                            "color": _w.PALETTE[0]},
+                           {"kind": "bar", "x": pos, "y": ref, "label": "softmax",
+                            "color": _w.PALETTE[3], "fill": False}], ylim=[0, 1.02])
+        text = (f"support {int((p > 0).sum())} of {xs.size} · entropy {ent:.3f} · "
+                f"1 − Σp² = {1 - float((p ** 2).sum()):.3f} · max p = {p.max():.3f}")
+        return _w.frame(pan, text=text)
+
+    controls = [_w.Dropdown("name", list(ZOO_MAPS), "sparsemax", label="map",
+                            names=[labels[m] for m in ZOO_MAPS]),
+                _w.Slider("tau", taus, 1.0 if 1.0 in taus else taus[0], label="τ", fmt="{:g}"),
+                _w.Slider("alpha", alphas, alphas[len(alphas) // 2], label="α (entmax)", fmt="{:g}"),
+                _w.Slider("k", ks, ks[len(ks) // 2], label="k (Sparse Softmax)", fmt="{:d}")]
+    return _w.Explorer(controls, compute, name="distribution zoo")

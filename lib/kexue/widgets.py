@@ -21,6 +21,8 @@ import html
 import itertools
 import json
 import math
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -232,10 +234,34 @@ class Explorer:
     def static(self, max_bytes: int = MAX_STATIC_BYTES) -> "StaticExplorer":
         """Kernel-free version: a PNG of the default state, then the HTML explorer."""
         data = json.dumps(self.payload(), separators=(",", ":"), sort_keys=True)
+        if os.environ.get("KEXUE_WIDGET_TIMINGS"):
+            self._record_latency(os.environ["KEXUE_WIDGET_TIMINGS"], len(data))
         if len(data) > max_bytes:
             raise ValueError(f"max_bytes: this explorer's data is {len(data)} bytes > {max_bytes}; "
                              "use a coarser grid or fewer controls")
         return StaticExplorer(self, data)
+
+
+    def _record_latency(self, path: str, nbytes: int, samples: int = 20) -> None:
+        """For scripts/bench.py: time the live update (compute + matplotlib drawing) at up to
+        `samples` states spread over the grid and append p50/p95 (ms) as a JSON line to `path`."""
+        import matplotlib.pyplot as plt
+        grids = [list(c.options) for c in self.controls]
+        combos = list(itertools.product(*grids))
+        picks = sorted({round(i * (len(combos) - 1) / max(samples - 1, 1)) for i in range(samples)})
+        times = []
+        for i in picks:
+            params = dict(zip([c.name for c in self.controls], combos[i]))
+            t0 = time.perf_counter()
+            fig = self.figure(**params)
+            fig.canvas.draw()
+            times.append(1000 * (time.perf_counter() - t0))
+            plt.close(fig)
+        row = {"explorer": self.name, "states": len(combos), "json_bytes": nbytes,
+               "update_p50_ms": float(np.percentile(times, 50)),
+               "update_p95_ms": float(np.percentile(times, 95))}
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
 
 
 def display_figure(fig) -> None:

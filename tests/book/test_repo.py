@@ -1,0 +1,72 @@
+"""The repository's promises: pins agree everywhere, the errata page is current, the book's
+JavaScript is vendored from npm (no CDN), and the README's commands and chapter list are true."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pyproject_pins() -> list[str]:
+    proj = tomllib.loads((ROOT / "lib/pyproject.toml").read_text())["project"]
+    return proj["dependencies"] + [p for extra in proj["optional-dependencies"].values() for p in extra]
+
+
+def test_environment_yml_carries_the_pyproject_pins():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    env_pins = [p for p in pip if not p.startswith("-")]
+    assert sorted(env_pins) == sorted(pyproject_pins())
+    assert "python=3.11" in env["dependencies"]
+
+
+def test_required_pins_and_the_lock_agree():
+    pins = pyproject_pins()
+    assert "torch==2.13.0" in pins                       # the CPU wheel at hand; looser pulls CUDA
+    assert "jupyter-book>=1.0.4.post1,<2" in pins        # JB1 reads _config.yml
+    lock = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, ver = line.split("==")
+            lock[name.lower().replace("_", "-")] = ver
+    for pin in pins:
+        name, _, ver = re.split(r"(==|>=)", pin)[:3]
+        key = name.lower().replace("_", "-")
+        assert key in lock, f"{name} is pinned in pyproject but not in requirements.lock"
+        if "==" in pin:
+            assert lock[key] == ver, f"{name}: pyproject {ver}, lock {lock[key]}"
+    assert lock["jupyter-book"].startswith("1.")
+
+
+def test_errata_page_is_current():
+    r = subprocess.run([sys.executable, "scripts/errata.py", "--check"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_book_javascript_is_served_from_the_book():
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
+    assert not cfg["mathjax_path"].startswith(("http", "//"))
+    assert all(not k.startswith(("http", "//")) for k in cfg["nb_ipywidgets_js"])
+    pkg = (ROOT / "package.json").read_text()
+    for dep in ("mathjax", "requirejs", "@jupyter-widgets/html-manager"):
+        assert f'"{dep}"' in pkg
+
+
+def test_readme_lists_every_chapter_and_the_commands():
+    readme = (ROOT / "README.md").read_text()
+    for cmd in ("make book", "make test", "make lab", "make execute", "make bench",
+                "environment.yml"):
+        assert cmd in readme, cmd
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    chapters = [c["file"] for part in toc["parts"] for c in part["chapters"] if c["file"].count("/") == 2]
+    for ch in chapters:
+        assert f"{ch}.md" in readme, f"README's chapter list lacks {ch}"
+    ci = (ROOT / ".ci/run").read_text()
+    assert "make test" in ci

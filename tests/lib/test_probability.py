@@ -1,0 +1,309 @@
+"""Tests of kexue.probability, smooth Top-k part (chapter probability/smooth-topk).
+
+Reference points computed independently of the library: torch.topk, scipy's softmax/logsumexp,
+numpy.poly (elementary symmetric polynomials), brute force over subsets with itertools, scipy's
+brentq for the threshold, and entmax.budget_bisect for the clipped threshold map.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import entmax
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import optimize, special
+
+from kexue import probability as P
+
+SMOOTH = ["GradTopK", "ThreTopK-exp", "ThreTopK-sigmoid", "ThreTopK-smooth", "ThreTopK-clip"]
+ALL = list(P.TOPK_METHODS)
+
+
+def scores(min_n=2, max_n=9, lo=-8.0, hi=8.0):
+    """Score vectors with distinct entries (ties are tested separately)."""
+    return st.integers(min_n, max_n).flatmap(lambda n: arrays(
+        np.float64, n, elements=st.floats(lo, hi, allow_nan=False),
+        unique=True).filter(lambda a: np.min(np.diff(np.sort(a))) > 1e-3))
+
+
+def brute_grad_topk(x, k):
+    """Z_{k,i} / Z_k by enumerating every subset (itertools; no library code)."""
+    n = len(x)
+    subsets = list(itertools.combinations(range(n), k))
+    w = np.array([math.exp(sum(x[i] for i in s) - k * max(x)) for s in subsets])
+    p = np.zeros(n)
+    for ws, s in zip(w, subsets):
+        p[list(s)] += ws
+    return p / w.sum()
+
+
+# ---------------------------------------------------------------- softmax, logsumexp, hard Top-k
+
+
+def test_softmax_and_logsumexp_match_scipy():
+    x = np.random.default_rng(0).normal(size=(4, 7)) * 5
+    for tau in (0.01, 1.0, 30.0):
+        np.testing.assert_allclose(P.softmax(x, tau), special.softmax(x / tau, axis=-1), rtol=1e-12)
+        np.testing.assert_allclose(P.logsumexp(x, tau), tau * special.logsumexp(x / tau, axis=-1),
+                                   rtol=1e-12)
+
+
+def test_softmax_keeps_the_kind_it_was_given():
+    assert isinstance(P.softmax(np.zeros(3)), np.ndarray)
+    t = torch.zeros(3, requires_grad=True)
+    out = P.softmax(t)
+    assert isinstance(out, torch.Tensor) and out.requires_grad
+
+
+@given(scores(), st.data())
+def test_hard_topk_matches_torch_topk(x, data):
+    k = data.draw(st.integers(1, len(x)))
+    mask = P.hard_topk(x, k)
+    ref = np.zeros(len(x))
+    ref[torch.topk(torch.tensor(x), k).indices.numpy()] = 1.0
+    np.testing.assert_array_equal(mask, ref)
+
+
+def test_hard_topk_warns_on_ties_and_breaks_them_by_index():
+    with pytest.warns(RuntimeWarning, match="ties"):
+        m = P.hard_topk(np.array([1.0, 2.0, 2.0, 0.0]), 1)
+    np.testing.assert_array_equal(m, [0, 1, 0, 0])
+
+
+# ---------------------------------------------------------------- GradTopK
+
+
+@given(scores(max_n=8), st.data())
+def test_log_esp_equals_numpy_poly_and_brute_force(x, data):
+    """log e_k(exp x): DP == log of numpy.poly's coefficient == logsumexp over subsets."""
+    k = data.draw(st.integers(1, len(x)))
+    dp = float(P.log_esp(x, k))
+    sums = [sum(x[i] for i in s) for s in itertools.combinations(range(len(x)), k)]
+    assert dp == pytest.approx(special.logsumexp(sums), abs=1e-10)
+    x_small = np.clip(x, -3, 3)                      # keep the polynomial well conditioned
+    poly = np.poly(-np.exp(x_small))[k]               # prod (t + e^x_i): coefficient e_k
+    assert float(P.log_esp(x_small, k)) == pytest.approx(math.log(poly), rel=1e-9, abs=1e-9)
+
+
+@given(scores(max_n=8), st.data())
+def test_grad_topk_equals_subset_enumeration(x, data):
+    k = data.draw(st.integers(1, len(x) - 1))
+    np.testing.assert_allclose(P.grad_topk(x, k), brute_grad_topk(list(x), k), atol=1e-10)
+    np.testing.assert_allclose(P.grad_topk(x, k, method="brute"), P.grad_topk(x, k), atol=1e-10)
+
+
+def test_grad_topk_reproduces_the_posts_example():
+    """The post's example (x = [3, 2, 1, 4]): the printed values, recomputed by enumeration."""
+    x = [3.0, 2.0, 1.0, 4.0]
+    ref = brute_grad_topk(x, 2)
+    np.testing.assert_allclose(P.grad_topk(np.array(x), 2), ref, atol=1e-12)
+    np.testing.assert_allclose(ref, [0.69441, 0.30559, 0.11920, 0.88080], atol=1e-5)
+
+
+def test_grad_topk_k1_is_softmax():
+    x = np.random.default_rng(1).normal(size=(3, 10)) * 4
+    np.testing.assert_allclose(P.grad_topk(x, 1, tau=0.7), special.softmax(x / 0.7, axis=-1),
+                               atol=1e-12)
+
+
+def test_grad_topk_gradcheck_and_gradgradcheck():
+    x = torch.tensor([[0.3, -1.2, 2.0, 0.7, 0.1], [1.0, 1.5, -0.5, 0.0, 2.2]],
+                     dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: P.grad_topk(t, 2, tau=0.8), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: P.grad_topk(t, 3), (x,))
+
+
+def test_naive_recurrence_agrees_when_mild_and_breaks_when_spread():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal(100)
+    mild = P.naive_grad_topk_recurrence(z, 10)
+    np.testing.assert_allclose(mild, P.grad_topk(z, 10), atol=1e-6)
+    wild = P.naive_grad_topk_recurrence(30 * z, 10)
+    assert not np.isfinite(wild).all()                      # the post's failure, reproduced
+    clamped = P.naive_grad_topk_recurrence(30 * z, 10, clamp=1e-12)
+    assert np.isfinite(clamped).all()
+    assert np.abs(clamped - P.grad_topk(30 * z, 10)).sum() > 1.0   # finite but wrong
+    assert np.isfinite(P.grad_topk(30 * z, 10)).all()
+
+
+# ---------------------------------------------------------------- ThreTopK
+
+
+@pytest.mark.parametrize("f", P.THRESHOLD_FS)
+def test_threshold_functions_are_increasing_from_0_to_1(f):
+    t = np.linspace(-30, 30, 2001)
+    v = P.threshold_f(t, f)
+    assert v[0] == pytest.approx(0.0, abs=1e-12) and v[-1] == pytest.approx(1.0, abs=1e-12)
+    assert np.all(np.diff(v) >= 0)
+    d = P.threshold_f_prime(t, f)
+    mid = (t[1:] + t[:-1]) / 2
+    fd = np.diff(v) / np.diff(t)
+    # the derivative is the slope of the function, away from the kinks of exp and clip
+    away = np.min(np.abs(mid[:, None] - np.array([0.0, 1.0])[None, :]), axis=1) > 0.1
+    np.testing.assert_allclose(fd[away], P.threshold_f_prime(mid, f)[away], atol=5e-4)
+    assert np.all(d >= 0)
+
+
+@pytest.mark.parametrize("f", P.THRESHOLD_FS)
+@given(x=scores(min_n=3, max_n=12), data=st.data())
+def test_threshold_lambda_solves_its_equation(f, x, data):
+    """lambda is a root of sum_i f(x_i - lambda) = k; scipy's brentq finds the same root
+    wherever that root is unique (f strictly increasing there)."""
+    k = data.draw(st.integers(1, len(x) - 1))
+    p, lam = P.thre_topk(x, k, f, return_lambda=True)
+    assert p.sum() == pytest.approx(k, abs=1e-9)
+    assert np.all(p >= -1e-15) and np.all(p <= 1 + 1e-15)
+    if f in ("exp", "sigmoid", "smooth"):
+        g = lambda l: P.threshold_f(x - l, f).sum() - k               # noqa: E731
+        root = optimize.brentq(g, x.min() - 60, x.max() + 60, xtol=1e-13, rtol=1e-14)
+        assert float(lam) == pytest.approx(root, abs=1e-8)
+
+
+def test_thre_topk_exp_closed_form_example():
+    """x = [3, 2, 1, 4], k = 2: lambda = log(e^3 + e^2 + e^1) - log(2 - 1) (m = 1 above it)."""
+    p, lam = P.thre_topk(np.array([3.0, 2.0, 1.0, 4.0]), 2, "exp", return_lambda=True)
+    assert float(lam) == pytest.approx(math.log(math.e ** 3 + math.e ** 2 + math.e), abs=1e-12)
+    np.testing.assert_allclose(p, np.minimum(1, np.exp(np.array([3, 2, 1, 4.0]) - float(lam))),
+                               atol=1e-12)
+
+
+def test_thre_topk_clip_equals_entmax_budget_bisect():
+    X = torch.randn(50, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) * 2
+    for k in (1, 3, 5):
+        ref = entmax.budget_bisect(X, budget=k, n_iter=100)
+        np.testing.assert_allclose(P.thre_topk(X, k, "clip").numpy(), ref.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("f", ["exp", "sigmoid", "smooth", "clip"])
+def test_thre_topk_gradcheck(f):
+    x = torch.tensor([[0.31, -1.2, 2.05, 0.73, 0.12, 1.4], [1.0, 1.5, -0.5, 0.02, 2.2, -1.1]],
+                     dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: P.thre_topk(t, 2, f, tau=0.9), (x,))
+    assert torch.autograd.gradcheck(lambda t: P.thre_topk(t, 2, f, return_lambda=True)[1], (x,))
+
+
+def test_lambda_gradient_matches_finite_differences():
+    x = np.array([0.4, -1.0, 2.0, 0.9, 0.0])
+    g = P.thre_topk_lambda_grad(x, 2, "sigmoid", tau=0.5)
+    eps = 1e-6
+    fd = np.array([(P.thre_topk_lambda(x + eps * e, 2, "sigmoid", 0.5)
+                    - P.thre_topk_lambda(x - eps * e, 2, "sigmoid", 0.5)) / (2 * eps)
+                   for e in np.eye(5)])
+    np.testing.assert_allclose(g, fd, atol=1e-7)
+
+
+# ---------------------------------------------------------------- properties of every smooth map
+
+
+@pytest.mark.parametrize("method", SMOOTH)
+@given(x=scores(min_n=3, max_n=10), data=st.data())
+def test_smooth_maps_sum_to_k_stay_in_box_and_preserve_order(method, x, data):
+    k = data.draw(st.integers(1, len(x) - 1))
+    tau = data.draw(st.sampled_from([0.05, 0.5, 1.0, 5.0]))
+    p = P.smooth_topk(x, k, tau, method)
+    assert p.sum() == pytest.approx(k, abs=1e-8)
+    assert np.all(p >= -1e-12) and np.all(p <= 1 + 1e-12)
+    order = np.argsort(x)
+    assert np.all(np.diff(p[order]) >= -1e-12)              # larger score, larger output
+
+
+@pytest.mark.parametrize("method", SMOOTH)
+def test_low_temperature_matches_torch_topk(method):
+    """Parity with torch.topk: at tau -> 0 every smooth map becomes the hard mask."""
+    x = torch.randn(20, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    for k in (1, 4, 9):
+        hard = torch.zeros_like(x).scatter_(-1, torch.topk(x, k, dim=-1).indices, 1.0)
+        gaps = torch.sort(x, -1, descending=True).values
+        gap = float((gaps[:, k - 1] - gaps[:, k]).min()) if k < 16 else 1.0
+        p = P.smooth_topk(x, k, tau=gap / 60, method=method)
+        assert float((p - hard).abs().max()) < 1e-6, (method, k)
+
+
+@pytest.mark.parametrize("method", SMOOTH)
+def test_distance_to_hard_topk_shrinks_with_temperature(method):
+    x = np.array([2.0, -1.0, 0.5, 1.2, 3.1, -0.3, 0.9])
+    d = P.topk_l1_distance(x, 3, np.logspace(1, -2, 12), method)
+    assert np.all(np.diff(d) <= 1e-12) and d[-1] < 1e-6 and d[0] > 0.5
+
+
+@pytest.mark.parametrize("method", ALL)
+@pytest.mark.parametrize("scale", [1e-4, 1.0, 1e4])
+@pytest.mark.parametrize("tau", [1e-6, 1.0, 1e6])
+def test_extreme_inputs_stay_finite(method, scale, tau):
+    x = np.array([1.0, -1.0, 0.5, 1.0, -0.25, 0.0]) * scale          # includes a tie
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for k in (1, 2, 5):
+            p = P.smooth_topk(x, k, tau, method)
+            assert np.isfinite(p).all(), (method, scale, tau, k)
+            assert p.sum() == pytest.approx(k, rel=1e-9)
+
+
+def test_all_equal_scores_share_k_evenly():
+    for method in SMOOTH:
+        np.testing.assert_allclose(P.smooth_topk(np.zeros(6), 2, 1.0, method), np.full(6, 1 / 3),
+                                   atol=1e-12)
+
+
+# ---------------------------------------------------------------- the iterative constructions
+
+
+def test_su_iteration_sums_to_k_but_leaves_the_box():
+    p = P.su_iteration(np.array([-0.6, 0.6, -0.6]), 2)
+    assert p.sum() == pytest.approx(2.0, abs=1e-12)
+    assert p.max() > 1.0                                       # the card's counterexample
+    np.testing.assert_allclose(p, [0.4681, 1.0639, 0.4681], atol=5e-5)
+
+
+def test_weighted_iteration_limit_is_not_topk():
+    """k = 2 at low temperature: 1.5 on the maximum and 0.5 on the runner-up (not 1 and 1)."""
+    p = P.weighted_softmax_iteration(np.array([3.0, 2.0, 1.0, 4.0]), 2, tau=0.1)
+    np.testing.assert_allclose(p, [0.5, 0, 0, 1.5], atol=1e-3)
+
+
+# ---------------------------------------------------------------- the explorer
+
+
+def test_topk_explorer_update_reports_the_numbers():
+    x = np.array([2.0, -1.0, 0.5, 1.2, 3.1, -0.3, 0.9, 0.1, -2.0])
+    ex = P.topk_explorer(x)
+    taus = ex.controls[-1].values
+    fr = ex.update(method="ThreTopK-exp", k=3, tau=taus[0])
+    bars = fr["panels"][0]["series"][0]["y"]
+    expected = np.sort(P.thre_topk(x, 3, "exp", taus[0]))[::-1]
+    np.testing.assert_allclose(bars, expected, atol=1e-3)
+    assert "Σp = 3.0000" in fr["text"]
+    hot = ex.update(method="GradTopK", k=3, tau=taus[-1])["panels"][0]["series"][0]["y"]
+    assert max(hot) < max(bars)                          # warmer: flatter
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: P.softmax([1.0, 2.0], tau=0), "tau"),
+    (lambda: P.softmax([1.0, float("nan")]), "x"),
+    (lambda: P.logsumexp([], tau=1.0), "x"),
+    (lambda: P.hard_topk([1.0, 2.0], 3), "k"),
+    (lambda: P.log_esp([1.0, 2.0], 0), "k"),
+    (lambda: P.grad_topk([1.0, 2.0], 1, tau=-1), "tau"),
+    (lambda: P.grad_topk([1.0, 2.0], 1, method="magic"), "method"),
+    (lambda: P.grad_topk([1.0, 2.0], 1.5), "k"),
+    (lambda: P.naive_grad_topk_recurrence(np.ones(3), 1, clamp=0), "clamp"),
+    (lambda: P.threshold_f([0.0], "tanh"), "f"),
+    (lambda: P.thre_topk([1.0, 2.0, 3.0], 1, "relu"), "f"),
+    (lambda: P.thre_topk([1.0, 2.0, 3.0], 3, return_lambda=True), "return_lambda"),
+    (lambda: P.su_iteration([1.0, 2.0], 1, tau=float("inf")), "tau"),
+    (lambda: P.weighted_softmax_iteration([1.0, 2.0], True), "k"),
+    (lambda: P.smooth_topk([1.0, 2.0], 1, 1.0, "Top"), "method"),
+    (lambda: P.topk_l1_distance([1.0, 2.0, 0.0], 1, [1.0, -1.0], "GradTopK"), "taus"),
+    (lambda: P.topk_explorer([1.0, 2.0]), "x"),
+])
+def test_bad_input_names_the_parameter(call, name):
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
+        call()

@@ -1,0 +1,269 @@
+"""Tests of kexue.probability, section "softmax and its substitutes" (chapter softmax-alternatives).
+
+Parity anchors: scipy/torch softmax and logsumexp, torch cross_entropy, the entmax package
+(sparsemax, entmax15, entmax_bisect, sparsemax_loss), scipy SLSQP projection, Monte Carlo."""
+from __future__ import annotations
+
+import math
+
+import entmax
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import optimize, special, stats
+
+from kexue import probability as P
+
+torch.set_num_threads(1)
+FAST = settings(max_examples=30, deadline=None)
+logits = arrays(np.float64, st.integers(2, 12), elements=st.floats(-20, 20))
+
+
+def _t(x, grad=False):
+    return torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=grad)
+
+
+def test_softmax_and_logsumexp_match_scipy_and_torch():
+    x = np.random.default_rng(0).standard_normal((4, 7)) * 5
+    np.testing.assert_allclose(P.softmax(x), special.softmax(x, axis=-1), rtol=1e-13)
+    np.testing.assert_allclose(P.logsumexp(x), special.logsumexp(x, axis=-1), rtol=1e-13)
+    assert torch.allclose(P.softmax(_t(x), 0.5), torch.softmax(_t(x) / 0.5, -1), atol=1e-15)
+
+
+def test_lse_limits():
+    x = np.array([1.0, 3.0, 2.5, -1.0])
+    vals = [float(P.logsumexp(x, t)) for t in (1.0, 0.1, 0.01)]
+    ref = [math.log(sum(math.exp(v) for v in x)), 0.1 * math.log(sum(math.exp(v / 0.1) for v in x))]
+    assert abs(vals[0] - ref[0]) < 1e-12 and abs(vals[1] - ref[1]) < 1e-12 and abs(vals[2] - 3) < 1e-12
+    assert np.argmax(P.softmax(x, 0.01)) == 1 and P.softmax(x, 0.01).max() > 1 - 1e-12
+
+
+@FAST
+@given(logits)
+def test_lse_between_max_and_max_plus_log_n(x):
+    """Invariant: max x <= lse(x) <= max x + log n."""
+    v = float(P.logsumexp(x))
+    assert x.max() - 1e-12 <= v <= x.max() + math.log(x.size) + 1e-12
+
+
+def test_softmax_jacobian_matches_autograd_and_half_l1():
+    x = _t(np.random.default_rng(1).standard_normal(7))
+    J = torch.autograd.functional.jacobian(lambda v: torch.softmax(v, -1), x).numpy()
+    p = P.softmax(x.numpy())
+    assert np.abs(P.softmax_jacobian(p) - J).max() < 1e-12
+    assert abs(0.5 * np.abs(J).sum() - (1 - (p ** 2).sum())) < 1e-12
+
+
+def test_cross_entropy_gradient_is_p_minus_onehot():
+    x = _t(np.random.default_rng(2).standard_normal((3, 5)), grad=True)
+    t = torch.tensor([0, 4, 2])
+    torch.nn.functional.cross_entropy(x, t, reduction="sum").backward()
+    ref = P.softmax(x.detach()) - torch.nn.functional.one_hot(t, 5)
+    assert (x.grad - ref).abs().max() < 1e-12
+
+
+def test_taylor_softmax_values_and_failures():
+    np.testing.assert_allclose(P.taylor_softmax([3.0, 0.0, -1.0], 2), [0.85, 0.10, 0.05], atol=1e-12)
+    np.testing.assert_allclose(P.taylor_softmax([-1.0, -3.0], 2), [1 / 6, 5 / 6], atol=1e-12)  # not monotone
+    a, b = P.taylor_softmax([1.0, 0.0], 2), P.taylor_softmax([2.0, 1.0], 2)
+    assert abs(a[0] - b[0]) > 0.01                                           # not shift invariant
+
+
+@FAST
+@given(logits, st.sampled_from([2, 4, 6]))
+def test_taylor_softmax_is_a_distribution(x, k):
+    """Invariant: even-order Taylor softmax is positive and sums to 1."""
+    p = P.taylor_softmax(x, k)
+    assert (p > 0).all() and abs(p.sum() - 1) < 1e-12
+
+
+def test_sparse_softmax_and_loss():
+    x = np.array([2.0, 1.0, 0.5, -1.0])
+    p = P.sparse_softmax(x, 2)
+    np.testing.assert_allclose(p, np.r_[special.softmax([2.0, 1.0]), 0, 0], atol=1e-15)
+    xt = _t(x, grad=True)
+    loss = P.sparse_softmax_loss(xt, torch.tensor(1), 2)
+    assert abs(loss.item() - (special.logsumexp([2.0, 1.0]) - 1.0)) < 1e-12
+    loss.backward()
+    assert xt.grad[2:].abs().max() == 0                                      # no gradient outside the top k
+    assert np.allclose(P.sparse_softmax(x, 4), special.softmax(x))
+
+
+def test_perturb_max_gumbel_is_softmax_and_normal_two_classes():
+    x = np.array([1.0, 3.0, 2.5, -1.0])
+    assert np.abs(P.perturb_max(x, "gumbel") - special.softmax(x)).max() < 1e-6
+    p2 = P.perturb_max([0.7, -0.3], "normal")
+    assert abs(p2[0] - stats.norm.cdf(1 / math.sqrt(2))) < 1e-6
+
+
+@FAST
+@given(arrays(np.float64, st.integers(2, 6), elements=st.floats(-4, 4)), st.floats(-10, 10))
+def test_perturb_max_shift_invariant_monotone_normalised(x, c):
+    """Invariants: sums to 1, shift invariant, order preserving."""
+    p = P.perturb_max(x, "normal", n_nodes=2001)
+    assert abs(p.sum() - 1) < 1e-4
+    assert np.abs(P.perturb_max(x + c, "normal", n_nodes=2001) - p).max() < 1e-9
+    i, j = np.argmax(x), np.argmin(x)
+    assert p[i] >= p[j] - 1e-12
+
+
+def test_perturb_max_matches_monte_carlo():
+    x = np.array([0.5, 0.0, -0.4, 1.2])
+    for noise in ("normal", "gumbel"):
+        assert np.abs(P.perturb_max(x, noise) - P.perturb_max_mc(x, noise, 200_000, seed=0)).max() < 5e-3
+    assert np.abs(P.perturb_max_mc(x, "gumbel", 200_000, seed=1) - special.softmax(x)).max() < 5e-3
+
+
+def test_sparsemax_example_and_projection():
+    np.testing.assert_allclose(P.sparsemax([1.0, 0.5, -1.0]), [0.75, 0.25, 0.0], atol=1e-15)
+    assert P.sparsemax_threshold([1.0, 0.5, -1.0]) == (0.25, 2)
+    x = np.random.default_rng(3).standard_normal(6)
+    res = optimize.minimize(lambda p: ((p - x) ** 2).sum(), np.full(6, 1 / 6), method="SLSQP",
+                            bounds=[(0, 1)] * 6, constraints={"type": "eq", "fun": lambda p: p.sum() - 1},
+                            options={"ftol": 1e-14})
+    assert np.abs(P.sparsemax(x) - res.x).max() < 1e-6
+
+
+@FAST
+@given(arrays(np.float64, (5, 7), elements=st.floats(-10, 10)))
+def test_sparsemax_entmax15_match_entmax_package(x):
+    """Parity: entmax.sparsemax and entmax.entmax15."""
+    assert np.abs(P.sparsemax(x) - entmax.sparsemax(_t(x), -1).numpy()).max() < 1e-12
+    assert np.abs(P.entmax15(x) - entmax.entmax15(_t(x), -1).numpy()).max() < 1e-10
+
+
+@pytest.mark.parametrize("alpha", [1.25, 1.5, 1.75, 2.0])
+def test_entmax_bisect_matches_entmax_package(alpha):
+    x = np.random.default_rng(4).standard_normal((50, 9)) * 3
+    ref = entmax.entmax_bisect(_t(x), alpha, -1, n_iter=100).numpy()
+    assert np.abs(P.entmax_bisect(x, alpha) - ref).max() < 1e-10
+    if alpha == 1.5:
+        assert np.abs(P.entmax15(x) - ref).max() < 1e-10
+    if alpha == 2.0:
+        assert np.abs(P.sparsemax(x) - ref).max() < 1e-10
+
+
+def test_entmax15_example():
+    r = math.sqrt(31)
+    np.testing.assert_allclose(P.entmax15([1.0, 0.5, -1.0]), [((1 + r) / 8) ** 2, ((r - 1) / 8) ** 2, 0],
+                               atol=1e-14)
+
+
+def test_entmax_tends_to_softmax():
+    x = np.linspace(2, -2, 10)
+    devs = [np.abs(P.entmax_bisect(x, a) - special.softmax(x)).max() for a in (1.1, 1.01, 1.001)]
+    assert devs[0] > devs[1] > devs[2] and devs[2] < 1e-3
+    assert np.abs(P.entmax_bisect(x, 1.0) - special.softmax(x)).max() < 1e-15
+
+
+def test_sparsemax_jacobian_on_support():
+    x = _t([1.0, 0.9, 0.7, -2.0])
+    J = torch.autograd.functional.jacobian(P.sparsemax, x).numpy()
+    S = P.sparsemax(x.numpy()) > 0
+    k = S.sum()
+    ref = np.zeros((4, 4))
+    ref[np.ix_(S, S)] = np.eye(k) - 1 / k
+    assert np.abs(J - ref).max() < 1e-14
+
+
+@pytest.mark.parametrize("fn", ["sparsemax", "entmax15", "bisect"])
+def test_gradcheck(fn):
+    x = _t([0.3, -0.2, 0.1, 0.25, -1.0], grad=True)
+    f = {"sparsemax": P.sparsemax, "entmax15": P.entmax15,
+         "bisect": lambda v: P.entmax_bisect(v, 1.3)}[fn]
+    assert torch.autograd.gradcheck(f, (x,))
+
+
+def test_entmax_bisect_gradient_matches_package():
+    x = np.random.default_rng(5).standard_normal((4, 6))
+    G = torch.randn(4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for alpha in (1.25, 1.5, 2.0):
+        a, b = _t(x, True), _t(x, True)
+        ga = torch.autograd.grad((P.entmax_bisect(a, alpha) * G).sum(), a)[0]
+        gb = torch.autograd.grad((entmax.entmax_bisect(b, alpha, -1, n_iter=100) * G).sum(), b)[0]
+        assert (ga - gb).abs().max() < 1e-10
+
+
+def test_sparsemax_loss_matches_package_and_gradient():
+    rng = np.random.default_rng(6)
+    x = _t(rng.standard_normal((30, 5)) * 2, True)
+    t = torch.tensor(rng.integers(0, 5, 30))
+    ours, ref = P.sparsemax_loss(x, t), entmax.sparsemax_loss(x, t)
+    assert (ours - ref).abs().max() < 1e-12 and (ours >= -1e-15).all()
+    g = torch.autograd.grad(ours.sum(), x)[0]
+    assert (g - (P.sparsemax(x) - torch.nn.functional.one_hot(t, 5))).abs().max() < 1e-12
+    assert float(P.sparsemax_loss([5.0, 0.0, 0.0], 0)) == 0.0
+
+
+def test_relu_approximation_ladder():
+    gaps = [P.relu_exp_gap(b) for b in (1.0, 0.5, 0.25, 0.1)]
+    assert abs(gaps[0] - (math.e - 2)) < 1e-9                               # at t = 1: e - 2
+    assert all(a > b for a, b in zip(gaps, gaps[1:]))
+
+
+def test_stopgrad_surrogate_gradient_and_post_erratum():
+    x = _t([1.0, 0.5, -1.0, 0.8], True)
+    t = torch.tensor(1)
+    g_right = torch.autograd.grad(P.stopgrad_surrogate_loss(P.sparsemax(x), x, t), x)[0]
+    g_post = torch.autograd.grad(P.naive_stopgrad_loss_post(P.sparsemax(x), x, t), x)[0]
+    p = P.sparsemax(x.detach())
+    assert (g_right - (p - torch.nn.functional.one_hot(t, 4))).abs().max() < 1e-15
+    # the printed form's gradient is J_p^T x: it does not depend on the target t
+    g_post0 = torch.autograd.grad(P.naive_stopgrad_loss_post(P.sparsemax(x), x, torch.tensor(0)), x)[0]
+    assert (g_post - g_post0).abs().max() < 1e-15 and (g_post - g_right).abs().max() > 0.5
+
+
+def test_naive_sparsemax_post_agrees_including_full_support():
+    for x in ([0.1, 0.2, 0.15], [1.0, 0.5, -1.0], [3.0, -3.0, 0.0, 2.9]):
+        assert np.abs(P.naive_sparsemax_post(x) - P.sparsemax(x)).max() < 1e-15
+
+
+def test_extreme_inputs_stay_finite():
+    x = np.array([1e6, -1e6, 0.0, 999999.0])
+    for f in (P.sparsemax, P.entmax15, lambda v: P.entmax_bisect(v, 1.3), P.softmax,
+              lambda v: P.sparse_softmax(v, 2)):
+        p = f(x)
+        assert np.isfinite(p).all() and abs(p.sum() - 1) < 1e-9
+    assert np.isfinite(P.perturb_max([1e3, -1e3, 0.0])).all()
+    assert np.isfinite(P.sparsemax_loss(x, 1))
+
+
+def test_distribution_zoo():
+    ex = P.distribution_zoo(taus=(0.5, 1.0), alphas=(1.5, 2.0), ks=(2, 3))
+    fr = ex.update(name="sparsemax", tau=1.0, alpha=1.5, k=3)
+    xs = np.sort(np.array([2.0, 1.4, 1.0, 0.6, 0.2, -0.3, -0.8, -1.5]))[::-1]
+    assert np.allclose(fr["panels"][0]["series"][0]["y"], P.sparsemax(xs), atol=1e-4)
+    assert f"support {(P.sparsemax(xs) > 0).sum()} of 8" in fr["text"]
+    fr = ex.update(name="sparse_softmax", tau=0.5, alpha=2.0, k=2)
+    assert "support 2 of 8" in fr["text"]
+    assert len(ex.frames()) == 6 * 2 * 2 * 2
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: P.softmax_jacobian([0.5, 0.6]), "p"),
+    (lambda: P.taylor_softmax([1.0, 2.0], 3), "k"),
+    (lambda: P.taylor_softmax([1.0, np.nan], 2), "x"),
+    (lambda: P.sparse_softmax([1.0, 2.0], 3), "k"),
+    (lambda: P.sparse_softmax_loss([1.0, 2.0], 2, 1), "target"),
+    (lambda: P.perturb_max([1.0, 2.0], "cauchy"), "noise"),
+    (lambda: P.perturb_max([1.0, 2.0], n_nodes=1), "n_nodes"),
+    (lambda: P.perturb_max_mc([1.0, 2.0], n_samples=0), "n_samples"),
+    (lambda: P.sparsemax([[np.inf, 1.0]]), "x"),
+    (lambda: P.sparsemax_threshold([]), "x"),
+    (lambda: P.naive_sparsemax_post([[1.0, 2.0]]), "x"),
+    (lambda: P.sparsemax_loss([1.0, 2.0], 5), "target"),
+    (lambda: P.entmax15([]), "x"),
+    (lambda: P.entmax_bisect([1.0, 2.0], 2.5), "alpha"),
+    (lambda: P.entmax_bisect([1.0, 2.0], 1.5, n_iter=0), "n_iter"),
+    (lambda: P.relu_exp_gap(0.0), "beta"),
+    (lambda: P.stopgrad_surrogate_loss(_t([0.5, 0.5]), _t([1.0, 2.0, 3.0]), 0), "p"),
+    (lambda: P.naive_stopgrad_loss_post(np.array([0.5, 0.5]), _t([1.0, 2.0]), 0), "p"),
+    (lambda: P.zoo_map([1.0, 2.0], "argmax"), "name"),
+    (lambda: P.zoo_map([1.0, 2.0], "softmax", tau=0.0), "tau"),
+    (lambda: P.distribution_zoo(alphas=(3.0,)), "alphas"),
+])
+def test_bad_input_names_parameter(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
