@@ -18,7 +18,9 @@ test: book chromium   ## everything CI checks: library, pairing, nbval (strict),
 	$(PY) -m pytest -n 2 --dist loadscope --nbval --sanitize-with tests/book/sanitize.cfg tests book
 
 lab: $(VENV)   ## JupyterLab on the book, on 127.0.0.1 with a token; .md chapters open as notebooks
-	$(PY) -m jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.open_browser=False --notebook-dir=book
+	mkdir -p .venv/share/jupyter/lab/settings
+	cp scripts/lab-overrides.json .venv/share/jupyter/lab/settings/overrides.json
+	$(PY) -m jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.open_browser=False --notebook-dir=book $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 execute: $(VENV)   ## re-execute chapters (all, or CHAPTER=book/<part>/<slug>.md) and rewrite their .ipynb
 	$(PY) scripts/execute.py $(CHAPTER)

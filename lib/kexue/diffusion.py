@@ -1049,6 +1049,8 @@ def snr_schedule_explorer(factors: Sequence[int] = (1, 2, 4, 8, 16), n_t: int = 
         lam = base_logsnr(t, base)
         lam_s = shift_logsnr(lam, s)
         a, a_s = alpha_sigma_from_logsnr(lam)[0], alpha_sigma_from_logsnr(lam_s)[0]
+        # log-SNR is exactly 0 at t = 1/2 (cosine); show 0, not a machine's 2e-16
+        lam, lam_s = (np.where(np.abs(v) < 1e-9, 0.0, v) for v in (lam, lam_s))
         p1 = W.panel("log-SNR: the high-resolution schedule moves down by 2 log s", "t", "log-SNR",
                      series=[{"kind": "line", "x": t, "y": lam, "label": f"base, {names[base]}",
                               "color": W.PALETTE[0], "dash": True},

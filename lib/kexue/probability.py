@@ -34,6 +34,13 @@ def _to_torch(x: Any, name: str, min_ndim: int = 1):
     return torch.from_numpy(np.ascontiguousarray(arr)), True
 
 
+def _topk_args(x: Any, k: int, tau: float):
+    """The checks every smooth Top-k map starts with: (tensor, was_numpy, n, k, tau)."""
+    t, was_np = _to_torch(x, "x")
+    n = t.shape[-1]
+    return t, was_np, n, check_int_in(k, 1, n, name="k"), check_positive(tau, name="tau")
+
+
 def _back(t: torch.Tensor, was_numpy: bool):
     return t.detach().numpy() if was_numpy else t
 
@@ -133,10 +140,7 @@ def grad_topk(x: Any, k: int, tau: float = 1.0, method: str = "dp"):
     recurrence is :func:`naive_grad_topk_recurrence`, kept apart because it breaks down.
     Chapter smooth-topk, eq. (GradTopK).
     """
-    t, was_np = _to_torch(x, "x")
-    n = t.shape[-1]
-    k = check_int_in(k, 1, n, name="k")
-    tau = check_positive(tau, name="tau")
+    t, was_np, n, k, tau = _topk_args(x, k, tau)
     check_choice(method, ["dp", "brute"], name="method")
     if k == n:
         return _back(torch.ones_like(t), was_np)
@@ -360,10 +364,7 @@ def thre_topk(x: Any, k: int, f: str = "exp", tau: float = 1.0, return_lambda: b
     given; a tensor result carries the implicit gradient of :class:`ThreTopK`). k = n gives ones
     (lambda = -inf is then not returned: return_lambda raises). Chapter smooth-topk, eq. (ThreTopK).
     """
-    t, was_np = _to_torch(x, "x")
-    n = t.shape[-1]
-    k = check_int_in(k, 1, n, name="k")
-    tau = check_positive(tau, name="tau")
+    t, was_np, n, k, tau = _topk_args(x, k, tau)
     check_choice(f, THRESHOLD_FS, name="f")
     if k == n:
         if return_lambda:
@@ -408,10 +409,7 @@ def su_iteration(x: Any, k: int, tau: float = 1.0):
     numpy or torch (returns the kind it was given). Sums to k; entries can leave [0, 1]
     (chapter smooth-topk shows one). kexue.fm/archives/6620.
     """
-    t, was_np = _to_torch(x, "x")
-    n = t.shape[-1]
-    k = check_int_in(k, 1, n, name="k")
-    tau = check_positive(tau, name="tau")
+    t, was_np, n, k, tau = _topk_args(x, k, tau)
     z = t / tau
     z = z - z.min(-1, keepdim=True).values
     p = torch.zeros_like(z)
@@ -429,10 +427,7 @@ def weighted_softmax_iteration(x: Any, k: int, tau: float = 1.0):
     finite: weights w = 1 - p are clamped at 0 and the normaliser is positive while k < n.
     numpy or torch (returns the kind it was given).
     """
-    t, was_np = _to_torch(x, "x")
-    n = t.shape[-1]
-    k = check_int_in(k, 1, n, name="k")
-    tau = check_positive(tau, name="tau")
+    t, was_np, n, k, tau = _topk_args(x, k, tau)
     z = t / tau
     z = z - z.max(-1, keepdim=True).values
     p = torch.zeros_like(z)

@@ -772,6 +772,11 @@ def recon_grad_ratio(model: DigitsAutoencoder, x: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 
 
+def _at_rounding(value: float, bound: float = 1e-12) -> str:
+    """A frame readout: "< 1e-12" for rounding-level values (their digits vary by machine)."""
+    return f"< {bound:.0e}" if abs(value) < bound else f"{value:.1e}"
+
+
 def fsq_grid_explorer(n: int = 2000, n_show: int = 150, seed: int = 0) -> _w.Explorer:
     """FSQ grid explorer (d = 2, sigmoid bound): sliders L1, L2 and the latent scale s.
 
@@ -957,7 +962,7 @@ def gradient_field_explorer(g: Sequence[float] = (1.0, 0.4), grid: int = 8,
         pan = _w.panel(title, "z₁", "z₂", series=series, xlim=[-lim - 0.3, lim + 0.3],
                        ylim=[-lim - 0.3, lim + 0.3])
         text = (f"direction spread {spread:.2f} rad · ‖∇z‖/‖g‖ {mag.min():.2f} to {mag.max():.2f} · "
-                f"max |cos(z,∇z) − cos(q,∇q)| {np.abs(cz - cq).max():.1e}")
+                f"max |cos(z,∇z) − cos(q,∇q)| {_at_rounding(np.abs(cz - cq).max())}")
         ratio = np.linalg.norm(q, axis=1) / np.maximum(np.linalg.norm(P, axis=1), 1e-12)
         lo_r, hi_r = 0.05, 20.0
         scale = _w.panel("Gradient size: ‖∇z‖/‖g‖ against ‖q‖/‖z‖", "‖q‖ / ‖z‖", "‖∇z‖ / ‖g‖",

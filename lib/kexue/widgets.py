@@ -311,11 +311,18 @@ def draw_frame(fr: dict):
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False)
     for ax, p in zip(axes[0], panels):
         _draw_panel(ax, p)
+    # fixed margins in inches (tight_layout would double the time of a live update)
+    width, height = fig.get_size_inches()
+    text = fr.get("text", "")
+    lines = math.ceil(len(text) / (14 * width)) if text else 0      # about 14 characters an inch
+    if lines > 1:
+        height += 0.16 * (lines - 1)
+        fig.set_size_inches(width, height)
+    bottom = 0.55 + 0.12 + 0.16 * lines if text else 0.55
+    fig.subplots_adjust(left=0.7 / width, right=1 - 0.2 / width, top=1 - 0.4 / height,
+                        bottom=bottom / height, wspace=0.38)
     if fr.get("text"):
-        fig.text(0.5, 0.01, fr["text"], ha="center", va="bottom", fontsize=9)
-        fig.tight_layout(rect=(0, 0.06, 1, 1))
-    else:
-        fig.tight_layout()
+        fig.text(0.5, 0.01, text, ha="center", va="bottom", fontsize=9, wrap=True)
     return fig
 
 
