@@ -53,31 +53,26 @@ def _row(name: str, ours: float, ref: float) -> dict:
     return {"name": name, "ours_s": round(ours, 4), "ref_s": round(ref, 4), "ratio": round(ours / ref, 3)}
 
 
-def bench_euler(steps: int = 20) -> list[dict]:
-    from diffusers import EulerDiscreteScheduler
+def _bench_sampler(label: str, sampler, scheduler: str, steps: int) -> list[dict]:
+    """Our sampler against the diffusers scheduler of the same method, same model and noise."""
+    import diffusers
     gm, x = _setup()
     grid = kd.karras_sigmas(steps + 1)
-    ours = _best_of(lambda: kd.sample_euler(gm, x, grid))
-    ref = _best_of(lambda: _diffusers_loop(EulerDiscreteScheduler, gm, x, steps))
-    return [_row(f"Euler, {steps} steps, 2000 x 16-D (vs EulerDiscreteScheduler)", ours, ref)]
+    ours = _best_of(lambda: sampler(gm, x, grid))
+    ref = _best_of(lambda: _diffusers_loop(getattr(diffusers, scheduler), gm, x, steps))
+    return [_row(f"{label}, {steps} steps, 2000 x 16-D (vs {scheduler})", ours, ref)]
+
+
+def bench_euler(steps: int = 20) -> list[dict]:
+    return _bench_sampler("Euler", kd.sample_euler, "EulerDiscreteScheduler", steps)
 
 
 def bench_heun(steps: int = 10) -> list[dict]:
-    from diffusers import HeunDiscreteScheduler
-    gm, x = _setup()
-    grid = kd.karras_sigmas(steps + 1)
-    ours = _best_of(lambda: kd.sample_heun(gm, x, grid))
-    ref = _best_of(lambda: _diffusers_loop(HeunDiscreteScheduler, gm, x, steps))
-    return [_row(f"Heun, {steps} steps, 2000 x 16-D (vs HeunDiscreteScheduler)", ours, ref)]
+    return _bench_sampler("Heun", kd.sample_heun, "HeunDiscreteScheduler", steps)
 
 
 def bench_dpm2(steps: int = 10) -> list[dict]:
-    from diffusers import KDPM2DiscreteScheduler
-    gm, x = _setup()
-    grid = kd.karras_sigmas(steps + 1)
-    ours = _best_of(lambda: kd.sample_midpoint(gm, x, grid))
-    ref = _best_of(lambda: _diffusers_loop(KDPM2DiscreteScheduler, gm, x, steps))
-    return [_row(f"DPM-Solver-2, {steps} steps, 2000 x 16-D (vs KDPM2DiscreteScheduler)", ours, ref)]
+    return _bench_sampler("DPM-Solver-2", kd.sample_midpoint, "KDPM2DiscreteScheduler", steps)
 
 
 BENCHMARKS = [bench_euler, bench_heun, bench_dpm2]
