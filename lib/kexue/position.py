@@ -147,14 +147,9 @@ def apply_rope(x: Any, positions: Any, base: float = 10000.0):
     autograd); positions: (n,) real. Then (R_m q).(R_n k) = q.R_{n-m} k (RoFormer; chapters
     multimodal-rope and mha-to-mla). For 2-D/3-D positions use :func:`apply_rope_nd`.
     """
-    xa, _ = as_float_array(x, name="x", min_ndim=2)
     pos = positions.detach().cpu().numpy() if is_tensor(positions) else positions
-    pos, _ = as_float_array(pos, name="positions", min_ndim=1, max_ndim=1, allow_empty=True)
-    if pos.shape[0] != xa.shape[-2]:
-        raise ValueError(f"positions must have shape ({xa.shape[-2]},) to match x, got {pos.shape}")
-    if xa.shape[-1] % 2:
-        raise ValueError(f"x must have an even last dimension d, got {xa.shape[-1]}")
-    return apply_rope_angles(x, rope_angles(pos, xa.shape[-1], base, "1d"))
+    as_float_array(pos, name="positions", min_ndim=1, max_ndim=1, allow_empty=True)
+    return apply_rope_nd(x, positions, base, scheme="1d")
 
 
 def apply_rope_nd(x: Any, positions: Any, base: float = 10000.0, scheme: str = "alternate",
