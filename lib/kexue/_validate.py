@@ -119,3 +119,36 @@ def check_finite_result(value: Any, *, what: str) -> None:
         not bool(np.isfinite(np.asarray(value)).all()))
     if bad:
         raise FloatingPointError(f"{what} is not finite; this is a bug, please report the input")
+
+
+def check_ndarray(x: Any, *, name: str) -> np.ndarray:
+    """A numpy array (not a tensor, not a list): for functions documented as numpy-only."""
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(x).__name__}")
+    return x
+
+
+def check_tensor(x: Any, *, name: str):
+    """A torch tensor: for functions documented as torch-only (autograd, training)."""
+    if not is_tensor(x):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    return x
+
+
+def like_input(value: Any, is_torch: bool, reference: Any = None):
+    """The one numpy/torch contract: hand back what came in.
+
+    numpy in -> numpy out (float64), tensor in -> tensor out (on `reference`'s dtype and device
+    when given; a tensor that is already one passes through, so autograd graphs are kept).
+    """
+    if is_torch:
+        if is_tensor(value):
+            return value
+        t = torch.as_tensor(np.asarray(value))
+        if reference is not None and is_tensor(reference):
+            t = t.to(dtype=reference.dtype if reference.is_floating_point() else t.dtype,
+                     device=reference.device)
+        return t
+    if is_tensor(value):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -71,21 +72,112 @@ def setup(seed: int = 0, threads: int = 1, show_macros: bool = True) -> None:
         pass
 
 
+#: The verdicts a claims table can show, in the order of how well the post fared.
+REPRODUCED = "reproduced"
+PARTLY = "partly reproduced"
+NOT_REPRODUCED = "not reproduced"
+POST_WRONG = "the post is wrong"
+DERIVATION = "derivation shown, not tested"
+VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, POST_WRONG, DERIVATION)
+
+
+def _shown(value) -> str:
+    """How a measured value appears in the table: strings as given, numbers to 4 digits."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        return f"{float(arr):.4g}"
+    return "[" + ", ".join(f"{v:.4g}" for v in arr.ravel()) + "]"
+
+
 class Claims:
-    """The claims a chapter checks, in the order it checks them, rendered as a table."""
+    """The claims a chapter checks and the verdict each check earned, rendered as a table.
+
+    Each row holds the post's claim (numbered in the post's order), the check that ran, the
+    measured value and a verdict *computed from the check*, one of :data:`VERDICTS`. Recording
+    a claim is one call in the cell that checks it::
+
+        claims.close(3, "Var of q.k is d", measured=v_mc, expected=d, rtol=0.02, how="Monte Carlo, 10^5 pairs")
+        claims.holds(5, "Sum is k", ok=abs(p.sum() - k) < 1e-9, how="threshold_topk on 100 draws")
+        claims.derivation(7, "The bound is tight", how="equality case derived above")
+
+    Each method returns the verdict, so a chapter can also ``assert`` it where a regression
+    must stop the notebook. A check that fails records "not reproduced" (or, where the caller
+    says the post's own statement is what the check refutes, "the post is wrong"); it never
+    shows as a success.
+    """
 
     def __init__(self):
-        self.rows: list[tuple[str, str, str]] = []
+        self.rows: dict[str, tuple[str, str, str, str]] = {}
 
-    def add(self, number: int | str, claim: str, evidence: str) -> None:
-        """Record a claim that a preceding ``assert`` verified, with what the check found."""
-        if not claim or not evidence:
-            raise ValueError("claim and evidence must be non-empty strings")
-        self.rows.append((str(number), claim, evidence))
+    # -- recording ---------------------------------------------------------------------------
+    def _record(self, number, claim: str, how: str, measured, verdict: str) -> str:
+        key = str(number)
+        if not key or not claim:
+            raise ValueError("claim and number must be non-empty")
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {list(VERDICTS)}, got {verdict!r}")
+        self.rows[key] = (claim, how, _shown(measured), verdict)
+        return verdict
+
+    def close(self, number, claim: str, *, measured, expected, rtol: float = 0.0,
+              atol: float = 0.0, how: str = "", shown=None, fails: str = NOT_REPRODUCED) -> str:
+        """Reproduced when every |measured - expected| <= atol + rtol |expected|, else `fails`.
+
+        `expected` must come from a different computation than `measured` (a closed form
+        against a simulation, a reference package against the library); `shown` overrides the
+        text of the measured column (e.g. :func:`below` for a rounding-level error).
+        """
+        if not (rtol >= 0 and atol >= 0) or (rtol == 0 and atol == 0):
+            raise ValueError(f"rtol and atol must be >= 0 and not both 0, got {rtol}, {atol}")
+        check_choice_verdict(fails)
+        m, e = np.asarray(measured, dtype=float), np.asarray(expected, dtype=float)
+        if not (np.isfinite(m).all() and np.isfinite(e).all()):
+            raise ValueError("measured and expected must be finite")
+        ok = bool(np.all(np.abs(m - e) <= atol + rtol * np.abs(e)))
+        text = shown if shown is not None else f"{_shown(measured)} (vs {_shown(expected)})"
+        return self._record(number, claim, how, text, REPRODUCED if ok else fails)
+
+    def holds(self, number, claim: str, *, ok, how: str, measured="", fails: str = NOT_REPRODUCED) -> str:
+        """A claim checked by one or several conditions: all true -> reproduced, some ->
+        partly reproduced, none -> `fails` ("not reproduced" or "the post is wrong")."""
+        check_choice_verdict(fails)
+        flags = [bool(v) for v in (ok if isinstance(ok, (list, tuple)) else [ok])]
+        if not flags:
+            raise ValueError("ok must hold at least one condition")
+        verdict = REPRODUCED if all(flags) else (PARTLY if any(flags) else fails)
+        return self._record(number, claim, how, measured, verdict)
+
+    def refutes(self, number, claim: str, *, ok, how: str, measured="") -> str:
+        """The post states something false and the check shows it: `ok` is True when the
+        counterexample was found ("the post is wrong"), False when the post held after all."""
+        verdict = POST_WRONG if bool(ok) else REPRODUCED
+        return self._record(number, claim, how, measured, verdict)
+
+    def derivation(self, number, claim: str, *, how: str) -> str:
+        """Nothing independent to compare with: the derivation is shown, not tested."""
+        return self._record(number, claim, how, "", DERIVATION)
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _sorted(self):
+        def key(item):
+            m = re.match(r"(\d+)(.*)", item[0])
+            return (int(m.group(1)), m.group(2)) if m else (10**9, item[0])
+        return sorted(self.rows.items(), key=key)
+
+    def counts(self) -> dict[str, int]:
+        """How many rows earned each verdict."""
+        out = {v: 0 for v in VERDICTS}
+        for _, (_, _, _, v) in self.rows.items():
+            out[v] += 1
+        return out
 
     def markdown(self) -> str:
-        lines = ["| # | claim | check and result |", "|---|---|---|"]
-        lines += [f"| {n} | {c} | {e} |" for n, c, e in self.rows]
+        lines = ["| # | claim | check | measured | verdict |", "|---|---|---|---|---|"]
+        lines += [f"| {n} | {c} | {h} | {m} | {v} |" for n, (c, h, m, v) in self._sorted()]
         return "\n".join(lines)
 
     def table(self):
@@ -94,10 +186,51 @@ class Claims:
         if not self.rows:
             raise ValueError("claims: no claim was recorded before table()")
         body = "".join(
-            f"<tr><td>{html.escape(n)}</td><td>{html.escape(c)}</td><td>✔ {html.escape(e)}</td></tr>"
-            for n, c, e in self.rows)
-        return HTML('<table class="kx-claims"><thead><tr><th>#</th><th>claim</th>'
-                    f'<th>check and result</th></tr></thead><tbody>{body}</tbody></table>')
+            f'<tr><td>{html.escape(n)}</td><td>{html.escape(c)}</td><td>{html.escape(h)}</td>'
+            f'<td>{html.escape(m)}</td><td class="kx-verdict kx-v-{VERDICTS.index(v)}">'
+            f"{html.escape(v)}</td></tr>"
+            for n, (c, h, m, v) in self._sorted())
+        return HTML('<table class="kx-claims"><thead><tr><th>#</th><th>claim (the post)</th>'
+                    '<th>check</th><th>measured</th><th>verdict</th></tr></thead>'
+                    f"<tbody>{body}</tbody></table>")
+
+
+def check_choice_verdict(fails: str) -> None:
+    if fails not in (NOT_REPRODUCED, POST_WRONG):
+        raise ValueError(f"fails must be {NOT_REPRODUCED!r} or {POST_WRONG!r}, got {fails!r}")
+
+
+class _Text(str):
+    """A string whose plain-text display has no quotes (what ``{glue:text}`` pastes)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def glue(name: str, value, fmt: str | None = None):
+    """Store a computed value under `name` for the prose: MyST-NB ``{glue:text}`name```.
+
+    Numbers are stored as plain Python floats/ints (so ``{glue:text}`name:.3f``` formats them);
+    with `fmt` (e.g. ``"{:.3f}"``) the formatted text itself is stored, so the HTML book and the
+    notebook show the same digits. Nothing is displayed in the cell; returns what is stored.
+    """
+    from myst_nb import glue as _glue
+    if not name or not isinstance(name, str):
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if fmt is not None:
+        stored = _Text(fmt.format(value))
+    elif isinstance(value, str):
+        stored = _Text(value)
+    elif isinstance(value, (bool, np.bool_)):
+        stored = _Text("yes" if value else "no")
+    elif isinstance(value, (int, np.integer)):
+        stored = int(value)
+    else:
+        stored = float(value)
+        if not np.isfinite(stored):
+            raise ValueError(f"value must be finite, got {value!r}")
+    _glue(name, stored, display=False)
+    return stored
 
 
 def below(value: float, bound: float) -> str:
