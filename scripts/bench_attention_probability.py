@@ -14,6 +14,8 @@ import time
 
 import torch
 
+from kexue import attention as A
+
 torch.set_num_threads(1)
 
 
@@ -63,8 +65,6 @@ def bench_mla_decode(context: int = 4096, d: int = 2048, n_heads: int = 16, d_k:
     DeepSeek-V2's per-head sizes (d_k = 128, d_r = 64, d_c = 512) with fewer heads (16) so the
     naive cache fits comfortably. Reports seconds per token and cache bytes (float32).
     """
-    from kexue import attention as A
-
     W = A.init_mla(d, n_heads, d_k, d_v, d_c, d_cq, d_r, seed=0, dtype=torch.float32)
     Wa = A.mla_absorb(W, "sequential")
     x = torch.randn(context + 1, d, generator=torch.Generator().manual_seed(2))
@@ -73,18 +73,17 @@ def bench_mla_decode(context: int = 4096, d: int = 2048, n_heads: int = 16, d_k:
         _, k, v = A.mla_train_forward(x[:context], W)                   # (1, h, context, .)
         pos = torch.tensor([float(context)], dtype=torch.float64)
         scale = 1.0 / (d_k + d_r) ** 0.5
-        from kexue.position import apply_rope
 
         def naive_step():
             xt = x[context][None, None]
             cq, c = xt @ W["W_cq"], xt @ W["W_c"]
             q = torch.cat([torch.einsum("btc,hck->bhtk", cq, W["W_q"]),
-                           apply_rope(torch.einsum("btc,hcr->bhtr", cq, W["W_qr"]), pos)], -1)
+                           A.apply_rope(torch.einsum("btc,hcr->bhtr", cq, W["W_qr"]), pos)], -1)
             k_new = torch.cat([torch.einsum("btc,hck->bhtk", c, W["W_k"]),
-                               apply_rope(xt @ W["W_kr"], pos)[:, None].expand(-1, n_heads, -1, -1)], -1)
+                               A.apply_rope(xt @ W["W_kr"], pos)[:, None].expand(-1, n_heads, -1, -1)], -1)
             v_new = torch.einsum("btc,hcv->bhtv", c, W["W_v"])
             kk, vv = torch.cat([k, k_new], 2), torch.cat([v, v_new], 2)
-            o = A.causal_attention(q, kk, vv, scale=scale)
+            o = A.attention(q, kk, vv, causal=True, scale=scale)
             return torch.einsum("bhtv,hvd->btd", o, W["W_o"])
 
         def absorbed_step():

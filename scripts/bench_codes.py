@@ -12,7 +12,7 @@ import timeit
 
 import torch
 
-from kexue import quantization as Q
+from kexue import codes as C
 
 
 def _best(fn, number: int, repeat: int = 5) -> float:
@@ -30,7 +30,7 @@ def bench_fsq_quantise(n: int = 65536, levels=(8, 5, 5, 5)) -> list[dict]:
     from vector_quantize_pytorch import FSQ as RefFSQ
     torch.set_num_threads(1)
     z = torch.randn(1, n, len(levels))
-    ours, ref = Q.FSQ(list(levels), bound="tanh"), RefFSQ(list(levels))
+    ours, ref = C.FSQ(list(levels), bound="tanh"), RefFSQ(list(levels))
     with torch.no_grad():
         t_ours = _best(lambda: ours(z), 5)
         t_ref = _best(lambda: ref(z), 5)
@@ -47,7 +47,7 @@ def bench_rotation_trick(n: int = 16384, d: int = 64) -> list[dict]:
         z = z0.clone().requires_grad_(True)
         (fn(z, q) * g).sum().backward()
 
-    t_ours = _best(lambda: run(Q.rotate_to), 5)
+    t_ours = _best(lambda: run(C.rotate_to), 5)
     t_ref = _best(lambda: run(ref_rotate), 5)
     return [_row(f"rotation trick fwd+bwd, {n}x{d}", t_ours, t_ref)]
 
@@ -60,7 +60,7 @@ def bench_training(steps: int = 800) -> list[dict]:
                      ("VQ STE, small init", dict(method="vq", init="small", grad="ste")),
                      ("VQ rotation, small init", dict(method="vq", init="small", grad="rotation"))]:
         t0 = time.perf_counter()
-        Q.train_digits_autoencoder(**kw, steps=steps, seed=0)
+        C.train_digits_autoencoder(**kw, steps=steps, seed=0)
         rows.append(_row(f"digits training {steps} steps: {name}", time.perf_counter() - t0, None))
     return rows
 

@@ -1,10 +1,11 @@
-"""Tests of kexue.probability, section "softmax and its substitutes" (chapter softmax-alternatives).
+"""Tests of kexue.probability.softmax: sigmoid, softmax and its substitutes (chapter softmax-alternatives).
 
 Parity anchors: scipy/torch softmax and logsumexp, torch cross_entropy, the entmax package
 (sparsemax, entmax15, entmax_bisect, sparsemax_loss), scipy SLSQP projection, Monte Carlo."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import entmax
 import numpy as np
@@ -23,6 +24,51 @@ logits = arrays(np.float64, st.integers(2, 12), elements=st.floats(-20, 20))
 
 def _t(x, grad=False):
     return torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=grad)
+
+
+def test_sigmoid_matches_scipy_expit_and_is_stable_at_1000():
+    x = np.concatenate([np.linspace(-40, 40, 801), [-1000.0, -745.0, 709.0, 1000.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                       # no overflow warning either
+        s = P.sigmoid(x)
+    np.testing.assert_allclose(s, special.expit(x), rtol=1e-14, atol=0)
+    assert P.sigmoid(np.array(-1000.0)) == 0.0 and P.sigmoid(np.array(1000.0)) == 1.0
+    assert P.sigmoid(np.array(-700.0)) > 0                 # e^-700 is representable: not flushed
+    np.testing.assert_allclose(P.sigmoid(-x) + s, 1.0, rtol=0, atol=1e-15)   # sigma(-x) = 1 - sigma(x)
+
+
+def test_sigmoid_keeps_the_kind_and_its_gradient():
+    t = torch.tensor([-1000.0, -2.0, 0.0, 3.0, 1000.0], dtype=torch.float64, requires_grad=True)
+    s = P.sigmoid(t)
+    assert isinstance(s, torch.Tensor) and s.dtype == torch.float64
+    assert torch.equal(s, torch.sigmoid(t))
+    (g,) = torch.autograd.grad(s.sum(), t)
+    assert torch.isfinite(g).all()
+    torch.testing.assert_close(g, (s * (1 - s)).detach(), rtol=1e-12, atol=0)
+    assert torch.autograd.gradcheck(P.sigmoid, (t[1:4].detach().clone().requires_grad_(True),))
+    assert P.sigmoid(torch.zeros(2, dtype=torch.float32)).dtype == torch.float32
+    assert isinstance(P.sigmoid([0.0, 1.0]), np.ndarray)
+
+
+def test_sigmoid_is_the_two_class_softmax():
+    x = np.linspace(-30, 30, 61)
+    two = np.stack([x, np.zeros_like(x)], -1)
+    np.testing.assert_allclose(P.sigmoid(x), P.softmax(two)[:, 0], rtol=1e-13)
+
+
+def test_softmax_and_logsumexp_match_scipy():
+    x = np.random.default_rng(0).normal(size=(4, 7)) * 5
+    for tau in (0.01, 1.0, 30.0):
+        np.testing.assert_allclose(P.softmax(x, tau), special.softmax(x / tau, axis=-1), rtol=1e-12)
+        np.testing.assert_allclose(P.logsumexp(x, tau), tau * special.logsumexp(x / tau, axis=-1),
+                                   rtol=1e-12)
+
+
+def test_softmax_keeps_the_kind_it_was_given():
+    assert isinstance(P.softmax(np.zeros(3)), np.ndarray)
+    t = torch.zeros(3, requires_grad=True)
+    out = P.softmax(t)
+    assert isinstance(out, torch.Tensor) and out.requires_grad
 
 
 def test_softmax_and_logsumexp_match_scipy_and_torch():
@@ -230,19 +276,16 @@ def test_extreme_inputs_stay_finite():
     assert np.isfinite(P.sparsemax_loss(x, 1))
 
 
-def test_distribution_zoo():
-    ex = P.distribution_zoo(taus=(0.5, 1.0), alphas=(1.5, 2.0), ks=(2, 3))
-    fr = ex.update(name="sparsemax", tau=1.0, alpha=1.5, k=3)
-    xs = np.sort(np.array([2.0, 1.4, 1.0, 0.6, 0.2, -0.3, -0.8, -1.5]))[::-1]
-    assert np.allclose(fr["panels"][0]["series"][0]["y"], P.sparsemax(xs), atol=1e-4)
-    assert f"support {(P.sparsemax(xs) > 0).sum()} of 8" in fr["text"]
-    fr = ex.update(name="sparse_softmax", tau=0.5, alpha=2.0, k=2)
-    assert "support 2 of 8" in fr["text"]
-    assert len(ex.frames()) == 6 * 2 * 2 * 2
-
-
 @pytest.mark.parametrize("call, name", [
+    (lambda: P.sigmoid([0.0, float("nan")]), "x"),
+    (lambda: P.sigmoid("a"), "x"),
+    (lambda: P.softmax([1.0, 2.0], tau=0), "tau"),
+    (lambda: P.softmax([1.0, float("nan")]), "x"),
+    (lambda: P.logsumexp([], tau=1.0), "x"),
     (lambda: P.softmax_jacobian([0.5, 0.6]), "p"),
+    (lambda: P.perturb_max(torch.zeros(3)), "x"),
+    (lambda: P.perturb_max_mc(torch.zeros(3)), "x"),
+    (lambda: P.surrogate_inputs(_t([0.5, 0.5]), [1.0, 2.0]), "x"),
     (lambda: P.taylor_softmax([1.0, 2.0], 3), "k"),
     (lambda: P.taylor_softmax([1.0, np.nan], 2), "x"),
     (lambda: P.sparse_softmax([1.0, 2.0], 3), "k"),
@@ -261,8 +304,9 @@ def test_distribution_zoo():
     (lambda: P.stopgrad_surrogate_loss(_t([0.5, 0.5]), _t([1.0, 2.0, 3.0]), 0), "p"),
     (lambda: P.naive_stopgrad_loss_post(np.array([0.5, 0.5]), _t([1.0, 2.0]), 0), "p"),
     (lambda: P.zoo_map([1.0, 2.0], "argmax"), "name"),
+    (lambda: P.zoo_map(torch.zeros(3), "softmax"), "x"),
+    (lambda: P.naive_sparsemax_post(torch.zeros(3)), "x"),
     (lambda: P.zoo_map([1.0, 2.0], "softmax", tau=0.0), "tau"),
-    (lambda: P.distribution_zoo(alphas=(3.0,)), "alphas"),
 ])
 def test_bad_input_names_parameter(call, name):
     with pytest.raises(ValueError, match=name):

@@ -1,27 +1,29 @@
-"""The digits experiments of the Discrete-codes chapters, run once and saved (numbers only).
+"""The saved digits experiments of the Discrete-codes chapters: their configurations, one run
+summarised, and the committed results (numbers only).
 
 Chapters ``codes/fsq`` and ``codes/vq-rotation-trick`` compare FSQ with VQ (STE and rotation
 trick, three codebook initialisations, three seeds) on scikit-learn's 8x8 digits. One run of
 800 Adam steps takes about 5 s on one CPU thread, so the 29 runs do not fit a chapter's 30 s;
-this script runs them with :func:`kexue.quantization.train_digits_autoencoder` and writes
+this script runs them with :func:`kexue.codes.train_digits_autoencoder` and writes
 ``kexue/data/codes_runs.json`` (< 200 kB), which the chapters load. A test re-runs the first
 steps of some runs and checks the saved history.
 
-    python -m kexue.train_codes            # all runs (a few minutes, progress bar)
-    python -m kexue.train_codes --out X    # somewhere else
+The script that ran them all is :mod:`kexue.codes.train` (``python -m kexue.codes.train``).
 """
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .quantization import train_digits_autoencoder
+from .._validate import check_choice
+from ..datasets import DATA_DIR, load_run
+from .autoencoder import train_digits_autoencoder
 
-DATA = Path(__file__).with_name("data") / "codes_runs.json"
+__all__ = ["DATA", "STEPS", "SEEDS", "RECORD_EVERY", "MAIN", "SWEEP", "WITH_IMAGES", "summarise",
+           "run_one", "load_runs", "runs_by_key"]
+
+DATA = DATA_DIR / "codes_runs.json"
 STEPS = 800
 SEEDS = (0, 1, 2)
 RECORD_EVERY = 50
@@ -75,31 +77,15 @@ def run_one(key: str, seed: int, steps: int = STEPS, sweep: bool = False,
     return summarise(key, seed, res, images=(not sweep and key in WITH_IMAGES))
 
 
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=DATA)
-    ap.add_argument("--steps", type=int, default=STEPS)
-    args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    from tqdm.auto import tqdm
-    jobs = [(k, s, False) for k in MAIN for s in SEEDS] + [(k, 0, True) for k in SWEEP]
-    runs, sweep = [], []
-    for key, seed, is_sweep in tqdm(jobs, desc="digits runs"):
-        (sweep if is_sweep else runs).append(run_one(key, seed, args.steps, is_sweep))
-    data = {"config": {"steps": args.steps, "seeds": list(SEEDS), "record_every": RECORD_EVERY,
-                       "batch": 256, "lr": 2e-3, "beta": 1.0, "gamma": 0.25,
-                       "main": {k: {kk: list(v) if isinstance(v, tuple) else v
-                                    for kk, v in cfg.items()} for k, cfg in MAIN.items()}},
-            "runs": runs, "sweep": sweep}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(data, separators=(",", ":")))
-    return data
-
-
 def load_runs(path: Path | str = DATA) -> dict:
-    """The saved runs: {"config", "runs": [...], "sweep": [...]} (see :func:`summarise`)."""
-    return json.loads(Path(path).read_text())
+    """The saved runs: {"config", "runs": [...], "sweep": [...]} (see :func:`summarise`);
+    the committed file is read by :func:`kexue.datasets.load_run`."""
+    path = Path(path)
+    return load_run(path.stem, directory=path.parent)
 
 
-if __name__ == "__main__":
-    main()
+def runs_by_key(part: str = "runs", path: Path | str = DATA) -> dict:
+    """The saved runs of one part ("runs" or "sweep") as {(key, seed): run}: what the chapters'
+    dashboards take."""
+    check_choice(part, ["runs", "sweep"], name="part")
+    return {(r["key"], r["seed"]): r for r in load_runs(path)[part]}

@@ -18,29 +18,12 @@ def _qkv(seed, T=64, d=16, dv=None):
     return rng.normal(size=(T, d)), rng.normal(size=(T, d)), rng.normal(size=(T, dv or d))
 
 
-# ------------------------------------------------------------------ the reference itself
-def test_causal_softmax_attention_by_hand():
-    # two tokens, d = 1: o_1 = v_1, o_2 = (e^{q2 k1} v1 + e^{q2 k2} v2) / (e^{q2 k1} + e^{q2 k2})
-    q, k, v = np.array([[1.0], [2.0]]), np.array([[0.5], [-1.0]]), np.array([[3.0], [7.0]])
-    o = A.causal_softmax_attention(q, k, v)
-    w1, w2 = math.exp(2 * 0.5), math.exp(2 * -1.0)
-    np.testing.assert_allclose(o[:, 0], [3.0, (w1 * 3 + w2 * 7) / (w1 + w2)], rtol=1e-15)
-
-
-def test_causal_softmax_attention_matches_sdpa_scale_one():
-    q, k, v = _qkv(0)
-    ref = torch.nn.functional.scaled_dot_product_attention(
-        *(torch.tensor(a) for a in (q, k, v)), is_causal=True, scale=1.0).numpy()
-    np.testing.assert_allclose(A.causal_softmax_attention(q, k, v), ref, atol=1e-12)
-
-
-# ------------------------------------------------------------------ claim 1: recurrence = attention
 @FAST
 @given(seed=st.integers(0, 2 ** 16), T=st.integers(1, 24), d=st.integers(1, 8),
        dv=st.integers(1, 5))
-def test_recurrence_equals_causal_softmax_attention(seed, T, d, dv):
+def test_recurrence_equals_causal_attention(seed, T, d, dv):
     q, k, v = _qkv(seed, T, d, dv)
-    np.testing.assert_allclose(A.attention_recurrent(q, k, v), A.causal_softmax_attention(q, k, v),
+    np.testing.assert_allclose(A.attention_recurrent(q, k, v), A.attention(q, k, v, causal=True, scale=1.0),
                                atol=1e-12)
 
 
@@ -73,10 +56,9 @@ def test_row_recurrence_scans_newest_key_first():
     # the running max never decreases and ends at the largest score
     ms = [m for m, _, _ in trace]
     assert all(b >= a for a, b in zip(ms, ms[1:])) and ms[-1] == pytest.approx((k @ q[5]).max())
-    np.testing.assert_allclose(o, A.causal_softmax_attention(q, k, v)[5], atol=1e-14)
+    np.testing.assert_allclose(o, A.attention(q, k, v, causal=True, scale=1.0)[5], atol=1e-14)
 
 
-# ------------------------------------------------------------------ claim 2: stability
 def test_naive_recurrence_overflows_and_stable_does_not():
     q, k, v = _qkv(4)
     q50 = 50 * q
@@ -84,7 +66,7 @@ def test_naive_recurrence_overflows_and_stable_does_not():
         A.attention_recurrent(q50, k, v, stable=False)
     out = A.attention_recurrent(q50, k, v)
     assert np.isfinite(out).all()
-    np.testing.assert_allclose(out, A.causal_softmax_attention(q50, k, v), atol=1e-12)
+    np.testing.assert_allclose(out, A.attention(q50, k, v, causal=True, scale=1.0), atol=1e-12)
     assert np.isfinite(A.attention_recurrent(q, k, v, stable=False)).all()   # scale 1 is fine
 
 
@@ -95,16 +77,14 @@ def test_overflow_step_is_where_a_score_passes_709():
     assert A.naive_attention_overflow_step(q_i, K[1:]) is None
 
 
-# ------------------------------------------------------------------ claim 3: blocks
 @FAST
 @given(seed=st.integers(0, 2 ** 16), bs=st.sampled_from([1, 2, 7, 64, 100]))
 def test_blocked_recurrence_is_block_size_invariant(seed, bs):
     q, k, v = _qkv(seed, T=40, d=6)
     np.testing.assert_allclose(A.attention_recurrent(q, k, v, block_size=bs),
-                               A.causal_softmax_attention(q, k, v), atol=1e-12)
+                               A.attention(q, k, v, causal=True, scale=1.0), atol=1e-12)
 
 
-# ------------------------------------------------------------------ claims 4-6: the tiny model
 @pytest.mark.parametrize("N", [1, 2, 3])
 def test_three_decoders_agree(N):
     model = A.TinyCausalAttentionLM(n_layers=N, seed=N)
@@ -130,7 +110,7 @@ def test_recompute_peak_memory_does_not_grow_with_t():
     model = A.TinyCausalAttentionLM(n_layers=2, d=8, seed=0)
     peaks = {T: model.decode_recompute(np.zeros(T, dtype=int))[1]["peak_floats"] for T in (2, 8, 16)}
     assert len(set(peaks.values())) == 1
-    assert A.kv_cache_floats(2, 8, 16) == 2 * 2 * 8 * 16
+    assert A.kv_cache_elements("mha", n_layers=2, n_heads=1, head_dim=8) * 16 == 2 * 2 * 8 * 16
 
 
 def test_recompute_cost_closed_forms():
@@ -158,88 +138,61 @@ def test_recompute_cost_grows_like_t_to_the_N():
     assert round(A.recompute_cost(2, 40) / A.recompute_cost(2, 20), 2) == 3.6
 
 
-def test_ram_floats_llama2():
-    assert A.ram_floats(80, 8192) == 1_310_720
-    assert A.ram_floats(32, 4096) == 262_144
+def test_extreme_scores_stay_finite():
+    q, k, v = _qkv(6, T=16, d=4)
+    for s in (1e3, 1e6):                             # scores up to ~1e7: no overflow, no nan
+        out = A.attention_recurrent(s * q, k, v)
+        assert np.isfinite(out).all()
+        np.testing.assert_allclose(out, A.attention(s * q, k, v, causal=True, scale=1.0), atol=1e-9)
+        assert np.isfinite(A.attention_recurrent(s * q, k, v, block_size=5)).all()
+    tiny = A.attention_recurrent(1e-300 * q, k, v)   # all scores ~0: the running mean of v
+    np.testing.assert_allclose(tiny, np.cumsum(v, 0) / np.arange(1, 17)[:, None], atol=1e-12)
 
 
-# ------------------------------------------------------------------ widgets
-def test_scan_explorer_converges_and_shows_overflow():
-    ex = A.scan_explorer(T=8)
-    fr = ex.update(i=6, t=6, mode="stable")
-    assert "exact to rounding" in fr["text"]
-    line = fr["panels"][0]["series"][0]["y"]
-    assert line[-1] == pytest.approx(fr["panels"][0]["hlines"][0]["y"], abs=1e-3)
-    held = fr["panels"][1]["series"][0]["y"]
-    assert sum(held) == pytest.approx(1.0, abs=1e-3)
-    fr1 = ex.update(i=6, t=1, mode="stable")
-    assert fr1["panels"][1]["series"][0]["y"][:5] == [0, 0, 0, 0, 0]       # only key 6 read
-    frn = ex.update(i=8, t=8, mode="naive_boost")
-    frs = ex.update(i=8, t=8, mode="stable_boost")
-    assert "overflows" in frn["text"] and "exact to rounding" in frs["text"]
-    assert ex.static().nbytes < 1_000_000
+def test_scan_partials_stable_converges_to_attention():
+    q, k, v = _qkv(7, T=9, d=4)
+    parts, fail = A.scan_partials(q[8], k, v)
+    assert fail is None and parts.shape == (9, 4)
+    np.testing.assert_allclose(parts[-1], A.attention(q[8:], k, v, scale=1.0)[0], atol=1e-14)
+    # after t steps: the softmax average of the t newest keys
+    np.testing.assert_allclose(parts[2], A.attention(q[8:], k[-3:], v[-3:], scale=1.0)[0], atol=1e-14)
 
 
-def test_cost_explorer_slopes():
-    fr = A.cost_explorer().update(N=2, T=64)
-    assert "C_2(64)" in fr["text"] and str(A.recompute_cost(2, 64)) in fr["text"]
-    labels = [s["label"] for s in fr["panels"][0]["series"]]
-    assert "slope 1.00" in labels[0] and "slope 1.90" in labels[1]
-    peak = fr["panels"][1]["series"][1]["y"]
-    assert len(set(peak)) == 1
+def test_scan_partials_naive_stops_where_the_raw_recurrence_fails():
+    q, k, v = _qkv(8, T=10, d=16)
+    big = 200 * q[9]
+    parts, fail = A.scan_partials(big, k, v, stable=False)
+    step = A.naive_attention_overflow_step(big, k)
+    assert fail == (step, "overflow") and parts.shape[0] == step - 1
+    stable, _ = A.scan_partials(big, k, v)
+    np.testing.assert_allclose(parts, stable[: step - 1], rtol=1e-12)
+    neg = -1e4 * np.abs(k).sum(1).max() * np.sign(k[9])           # every score below -745
+    parts_u, fail_u = A.scan_partials(neg, k, v, stable=False)
+    assert fail_u == (1, "underflow") and parts_u.shape == (0, 16)
+    ok, none = A.scan_partials(q[9], k, v, stable=False)
+    assert none is None and np.abs(ok - A.scan_partials(q[9], k, v)[0]).max() < 1e-12
 
 
-def test_ram_disk_explorer_crossing():
-    ex = A.ram_disk_explorer()
-    fr = ex.update(model="llama2-70b", t=1_048_576)
-    assert "RAM 1,310,720" in fr["text"] and "0.8 x the RAM" in fr["text"] and "within" in fr["text"]
-    assert "beyond" in ex.update(model="llama2-7b", t=1_048_576)["text"]     # 262,144 < 1M
-    disk, ram = fr["panels"][0]["series"]
-    assert len(set(ram["y"])) == 1 and disk["x"] == disk["y"]
-    assert ex.static().nbytes < 200_000
-
-
-# ------------------------------------------------------------------ bad input, extremes
 @pytest.mark.parametrize("call, name", [
-    (lambda: A.causal_softmax_attention(np.ones((3, 2)), np.ones((3, 4)), np.ones((3, 2))), "k"),
-    (lambda: A.causal_softmax_attention(np.ones((3, 2)), np.ones((3, 2)), np.ones((2, 2))), "v"),
-    (lambda: A.causal_softmax_attention(np.ones((0, 2)), np.ones((3, 2)), np.ones((3, 2))), "q"),
-    (lambda: A.causal_softmax_attention(np.ones((3, 2)), np.ones((3, 2)), np.ones((3, 2)), scale=0), "scale"),
-    (lambda: A.softmax_attention(np.ones((4, 2)), np.ones((3, 2)), np.ones((3, 2)), causal=True), "q"),
     (lambda: A.attention_row_recurrent(np.ones((2, 2)), np.ones((3, 2)), np.ones((3, 2))), "q_i"),
     (lambda: A.attention_row_recurrent([np.nan, 1.0], np.ones((3, 2)), np.ones((3, 2))), "q_i"),
     (lambda: A.attention_recurrent(np.ones((3, 2)), np.ones((4, 2)), np.ones((4, 2))), "k"),
     (lambda: A.attention_recurrent(np.ones((3, 2)), np.ones((3, 2)), np.ones((3, 2)), block_size=0), "block_size"),
     (lambda: A.attention_recurrent(np.ones((3, 2)), np.ones((3, 2)), np.ones((3, 2)), stable=False, block_size=2), "stable"),
     (lambda: A.attention_recurrent(torch.ones(3, 2), torch.ones(3, 2), torch.ones(3, 2)), "q"),
-    (lambda: A.naive_attention_overflow_step(np.ones(2), np.ones((3, 5))), "k"),
+    (lambda: A.naive_attention_overflow_step(np.ones(2), np.ones((3, 5))), "K"),
     (lambda: A.TinyCausalAttentionLM(vocab=0), "vocab"),
     (lambda: A.TinyCausalAttentionLM(n_layers=0), "n_layers"),
     (lambda: A.TinyCausalAttentionLM().forward([0, 11]), "tokens"),
     (lambda: A.TinyCausalAttentionLM().forward([]), "tokens"),
     (lambda: A.TinyCausalAttentionLM().decode_recompute([0.5, 1.0]), "tokens"),
     (lambda: A.TinyCausalAttentionLM(max_len=4).decode_kv_cache([0] * 5), "tokens"),
+    (lambda: A.scan_partials(np.ones((2, 2)), np.ones((3, 2)), np.ones((3, 2))), "q_i"),
+    (lambda: A.scan_partials(np.ones(2), np.ones((3, 2)), np.ones((4, 2))), "V"),
     (lambda: A.recompute_cost(-1, 3), "n_layers"),
     (lambda: A.recompute_cost(2, 0), "t"),
-    (lambda: A.kv_cache_floats(2, 0, 3), "d"),
-    (lambda: A.ram_floats(0, 8), "n_layers"),
     (lambda: A.recompute_peak_floats(1, 0), "d"),
-    (lambda: A.scan_explorer(T=1), "T"),
-    (lambda: A.scan_explorer(boost=0), "boost"),
-    (lambda: A.cost_explorer(layers=(0,)), "layers"),
-    (lambda: A.ram_disk_explorer(contexts=(0, 10)), "contexts"),
 ])
 def test_rnn_bad_input_raises_naming_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
-
-
-def test_extreme_scores_stay_finite():
-    q, k, v = _qkv(6, T=16, d=4)
-    for s in (1e3, 1e6):                             # scores up to ~1e7: no overflow, no nan
-        out = A.attention_recurrent(s * q, k, v)
-        assert np.isfinite(out).all()
-        np.testing.assert_allclose(out, A.causal_softmax_attention(s * q, k, v), atol=1e-9)
-        assert np.isfinite(A.attention_recurrent(s * q, k, v, block_size=5)).all()
-    tiny = A.attention_recurrent(1e-300 * q, k, v)   # all scores ~0: the running mean of v
-    np.testing.assert_allclose(tiny, np.cumsum(v, 0) / np.arange(1, 17)[:, None], atol=1e-12)

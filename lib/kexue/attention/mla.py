@@ -1,0 +1,301 @@
+"""From MHA to MLA: grouped-query attention and multi-head latent attention (chapter mha-to-mla).
+
+kexue.fm/archives/10091. GQA (MHA with g = h, MQA with g = 1) as a module, and MLA in its training
+form (per-head keys and values decompressed from a latent) and its absorbed decoding form (an MQA
+whose one key/value head is the cached latent), with DeepSeek-V2's decoupled RoPE. torch, row-vector
+convention ``x @ W`` (nn.Linear stores W^T), any float dtype (exactness checks in float64).
+Shapes: B batch, T/S query/key positions, H query heads, G key/value heads (groups), D head size.
+Attention itself is :func:`kexue.attention.core.attention`; cache counts are in
+:mod:`kexue.attention.kv_cache`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from .._validate import as_float_array, check_choice, check_int_in, check_tensor
+from .core import attention
+from .kv_cache import ATTENTION_KINDS, kv_cache_elements
+from .rope import apply_rope
+
+__all__ = ["GroupedQueryAttention", "ROPE_MODES", "init_mla", "cast_weights", "mla_train_forward",
+           "mla_absorb", "mla_decode_forward", "mla_decode_step", "decode_cost"]
+
+
+def _float_tensor(x: Any, name: str, ndim: int) -> torch.Tensor:
+    """A finite floating torch tensor with `ndim` axes (the checks of kexue._validate)."""
+    return as_float_array(check_tensor(x, name=name), name=name, min_ndim=ndim, max_ndim=ndim)[0]
+
+
+class GroupedQueryAttention(torch.nn.Module):
+    """Multi-head attention whose h query heads share g K/V heads: MHA (g = h), GQA, MQA (g = 1).
+
+    Chapter mha-to-mla. Weights in the post's convention (x @ W): W_q (d, h D), W_k, W_v (d, g D),
+    W_o (h D, d), Gaussian with variance 1/fan_in. :meth:`kv_cache` is what decoding stores:
+    (B, g, T, D) keys and values. torch.
+    """
+
+    def __init__(self, d: int, n_heads: int, n_kv_heads: int, head_dim: int, *, seed: int = 0,
+                 dtype: torch.dtype = torch.float64):
+        super().__init__()
+        self.d = check_int_in(d, 1, None, name="d")
+        self.h = check_int_in(n_heads, 1, None, name="n_heads")
+        self.g = check_int_in(n_kv_heads, 1, self.h, name="n_kv_heads")
+        if self.h % self.g:
+            raise ValueError(f"n_kv_heads must divide n_heads = {self.h}, got {self.g}")
+        self.hd = check_int_in(head_dim, 1, None, name="head_dim")
+        gen = torch.Generator().manual_seed(check_int_in(seed, 0, None, name="seed"))
+
+        def w(rows, cols):
+            return torch.nn.Parameter(torch.randn(rows, cols, generator=gen, dtype=torch.float64)
+                                      .div(math.sqrt(rows)).to(dtype))
+        self.W_q, self.W_k = w(d, self.h * self.hd), w(d, self.g * self.hd)
+        self.W_v, self.W_o = w(d, self.g * self.hd), w(self.h * self.hd, d)
+
+    def _split(self, y: torch.Tensor, heads: int) -> torch.Tensor:   # (B, T, heads D) -> (B, heads, T, D)
+        B, T, _ = y.shape
+        return y.view(B, T, heads, self.hd).transpose(1, 2)
+
+    def kv_cache(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cached keys and values of x (B, T, d): two (B, g, T, D) tensors."""
+        x = _float_tensor(x, "x", 3)
+        return self._split(x @ self.W_k, self.g), self._split(x @ self.W_v, self.g)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Causal self-attention of x (B, T, d) -> (B, T, d)."""
+        x = _float_tensor(x, "x", 3)
+        if x.shape[-1] != self.d:
+            raise ValueError(f"x must have last dimension d = {self.d}, got {x.shape[-1]}")
+        k, v = self.kv_cache(x)
+        o = attention(self._split(x @ self.W_q, self.h), k, v, causal=True)   # (B, h, T, D)
+        return o.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1) @ self.W_o
+
+    def as_mha(self) -> "GroupedQueryAttention":
+        """The same model as an MHA with h K/V heads: every group's K/V weights copied to its heads."""
+        m = GroupedQueryAttention(self.d, self.h, self.h, self.hd, dtype=self.W_q.dtype)
+        rep = self.h // self.g
+        with torch.no_grad():
+            for name in ("W_q", "W_o"):
+                getattr(m, name).copy_(getattr(self, name))
+            for name in ("W_k", "W_v"):
+                w = getattr(self, name).view(self.d, self.g, self.hd)
+                getattr(m, name).copy_(w.repeat_interleave(rep, dim=1).reshape(self.d, -1))
+        return m
+
+    def stacked_kv_weight(self) -> torch.Tensor:
+        """W_c = [W_k, W_v] of shape (d, 2 g D): the low-rank projection GQA already is."""
+        return torch.cat([self.W_k, self.W_v], dim=1)
+
+
+# ---- MLA ----------------------------------------------------------------------------
+
+ROPE_MODES = ("decoupled", "full", "none")
+
+
+def init_mla(d: int, n_heads: int, d_k: int, d_v: int, d_c: int, d_cq: int, d_r: int, *,
+             seed: int = 0, dtype: torch.dtype = torch.float64) -> dict:
+    """Random MLA weights (variance 1/fan_in), in the post's x @ W convention. torch.
+
+    Chapter mha-to-mla. W_cq (d, d_cq) and W_c (d, d_c) are the down-projections to the query
+    and key/value latents c'_i and c_i; per head s: W_q[s] (d_cq, d_k), W_qr[s] (d_cq, d_r),
+    W_k[s] (d_c, d_k), W_v[s] (d_c, d_v), W_o[s] (d_v, d); W_kr (d, d_r) makes the RoPE key that
+    all heads share, from x_i (not from c_i). The score scale is 1/sqrt(d_k + d_r) in every form.
+    """
+    sizes = {"d": d, "n_heads": n_heads, "d_k": d_k, "d_v": d_v, "d_c": d_c, "d_cq": d_cq}
+    for name, val in sizes.items():
+        check_int_in(val, 1, None, name=name)
+    check_int_in(d_r, 0, None, name="d_r")
+    if d_r % 2:
+        raise ValueError(f"d_r must be even (RoPE rotates pairs), got {d_r}")
+    gen = torch.Generator().manual_seed(check_int_in(seed, 0, None, name="seed"))
+
+    def w(*shape):
+        return (torch.randn(*shape, generator=gen, dtype=torch.float64)
+                / math.sqrt(shape[-2])).to(dtype)
+    h = n_heads
+    return {"W_cq": w(d, d_cq), "W_q": w(h, d_cq, d_k), "W_qr": w(h, d_cq, d_r),
+            "W_c": w(d, d_c), "W_k": w(h, d_c, d_k), "W_v": w(h, d_c, d_v),
+            "W_kr": w(d, d_r), "W_o": w(h, d_v, d)}
+
+
+def cast_weights(W: dict, dtype: torch.dtype) -> dict:
+    """The same weights dict in another dtype (the precision lab). torch."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    return {k: v.to(dtype) for k, v in W.items()}
+
+
+def _mla_inputs(x: Any, W: dict, positions: Any, rope: str):
+    check_choice(rope, ROPE_MODES, name="rope")
+    x = as_float_array(check_tensor(x, name="x"), name="x", min_ndim=2, max_ndim=3)[0]
+    batched = x.ndim == 3
+    x = x if batched else x[None]
+    if x.shape[-1] != W["W_c"].shape[0]:
+        raise ValueError(f"x must have last dimension d = {W['W_c'].shape[0]}, got {x.shape[-1]}")
+    T = x.shape[1]
+    pos = torch.arange(T, dtype=torch.float64) if positions is None else positions
+    if not torch.is_tensor(pos):
+        pos = torch.as_tensor(pos, dtype=torch.float64)
+    if pos.shape != (T,):
+        raise ValueError(f"positions must have shape ({T},), got {tuple(pos.shape)}")
+    return x, batched, pos
+
+
+def _rope(y: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    return apply_rope(y, pos) if y.shape[-1] else y      # interleaved pairs, base 1e4
+
+
+def _mla_scale(W: dict) -> float:
+    return 1.0 / math.sqrt(W["W_q"].shape[-1] + W["W_qr"].shape[-1])
+
+
+def mla_train_forward(x: torch.Tensor, W: dict, positions: Any = None, rope: str = "decoupled"):
+    """MLA in its training (prefill) form: decompress per-head keys and values, run causal MHA.
+
+    Chapter mha-to-mla. q^(s)_i = [c'_i W_q[s], R_i c'_i W_qr[s]], k^(s)_i = [c_i W_k[s], R_i x_i W_kr],
+    v^(s)_i = c_i W_v[s], out = sum_s o^(s) W_o[s]; head sizes d_k + d_r (q, k) and d_v (v).
+    rope="decoupled" is DeepSeek-V2's; "none" drops every rotation; "full" rotates all d_k + d_r
+    dimensions of q and k (what breaks the absorption). x (T, d) or (B, T, d); positions default
+    0..T-1. Returns (out like x, k (B, h, T, d_k+d_r), v (B, h, T, d_v)). torch.
+    """
+    x, batched, pos = _mla_inputs(x, W, positions, rope)
+    cq, c = x @ W["W_cq"], x @ W["W_c"]                                  # (B, T, d_cq), (B, T, d_c)
+    q_n = torch.einsum("btc,hck->bhtk", cq, W["W_q"])
+    q_r = torch.einsum("btc,hcr->bhtr", cq, W["W_qr"])
+    k_n = torch.einsum("btc,hck->bhtk", c, W["W_k"])
+    k_r = (x @ W["W_kr"])[:, None].expand(-1, q_n.shape[1], -1, -1)     # one head, shared
+    v = torch.einsum("btc,hcv->bhtv", c, W["W_v"])
+    q, k = torch.cat([q_n, q_r], -1), torch.cat([k_n, k_r], -1)
+    if rope == "decoupled":
+        q = torch.cat([q_n, _rope(q_r, pos)], -1)
+        k = torch.cat([k_n, _rope(k_r, pos)], -1)
+    elif rope == "full":
+        q, k = _rope(q, pos), _rope(k, pos)
+    o = attention(q, k, v, causal=True, scale=_mla_scale(W))                   # (B, h, T, d_v)
+    out = torch.einsum("bhtv,hvd->btd", o, W["W_o"])
+    return (out if batched else out[0]), k, v
+
+
+def mla_absorb(W: dict, mode: str = "merged") -> dict:
+    """Weights of MLA's decoding form. torch.
+
+    Chapter mha-to-mla. mode="merged" precomputes W_qc[s] = W_q[s] W_k[s]^T (d_cq, d_c) and
+    W_ov[s] = W_v[s] W_o[s] (d_c, d); mode="sequential" keeps the factors and applies them one
+    after the other at run time ((c' W_q) W_k^T), as implementations do to limit rounding.
+    """
+    check_choice(mode, ["merged", "sequential"], name="mode")
+    out = dict(W)
+    out["mode"] = mode
+    if mode == "merged":
+        out["W_qc"] = W["W_q"] @ W["W_k"].transpose(-1, -2)
+        out["W_ov"] = W["W_v"] @ W["W_o"]
+    return out
+
+
+def _absorbed_query(cq: torch.Tensor, W_abs: dict) -> torch.Tensor:
+    """(B, T, d_cq) -> per-head query in latent space (B, h, T, d_c)."""
+    if W_abs["mode"] == "merged":
+        return torch.einsum("btc,hce->bhte", cq, W_abs["W_qc"])
+    q_n = torch.einsum("btc,hck->bhtk", cq, W_abs["W_q"])
+    return torch.einsum("bhtk,hek->bhte", q_n, W_abs["W_k"])
+
+
+def _absorbed_out(o_c: torch.Tensor, W_abs: dict) -> torch.Tensor:
+    """Latent attention output (B, h, T, d_c) -> (B, T, d)."""
+    if W_abs["mode"] == "merged":
+        return torch.einsum("bhte,hed->btd", o_c, W_abs["W_ov"])
+    o_v = torch.einsum("bhte,hev->bhtv", o_c, W_abs["W_v"])
+    return torch.einsum("bhtv,hvd->btd", o_v, W_abs["W_o"])
+
+
+def mla_decode_forward(x: torch.Tensor, W_abs: dict, positions: Any = None,
+                       rope: str = "decoupled"):
+    """MLA in its decoding form: an MQA whose one K/V head is the cached [c_i, R_i x_i W_kr].
+
+    Chapter mha-to-mla. Per head the query is [c'_t W_q[s] W_k[s]^T, R_t c'_t W_qr[s]] (size
+    d_c + d_r), the value is c_i itself (size d_c), and W_v[s] W_o[s] maps the result out. The
+    score scale stays 1/sqrt(d_k + d_r) (the training form's), not 1/sqrt(d_c + d_r).
+    rope="full" is the naive attempt: rotate the absorbed query and the cached latent by their
+    absolute positions. It is NOT the training form with full RoPE (the chapter shows the gap).
+    Returns (out like x, cache (B, T, d_c + d_r)). torch.
+    """
+    if "mode" not in W_abs:
+        raise ValueError("W_abs must come from mla_absorb (it has no 'mode')")
+    x, batched, pos = _mla_inputs(x, W_abs, positions, rope)
+    cq, c = x @ W_abs["W_cq"], x @ W_abs["W_c"]
+    k_r = x @ W_abs["W_kr"]                                              # (B, T, d_r)
+    q_c = _absorbed_query(cq, W_abs)                                     # (B, h, T, d_c)
+    q_r = torch.einsum("btc,hcr->bhtr", cq, W_abs["W_qr"])
+    if rope == "decoupled":
+        q_r, k_r = _rope(q_r, pos), _rope(k_r, pos)
+    elif rope == "full":
+        q_c, c_rot = _rope(q_c, pos), _rope(c, pos)
+        q_r, k_r = _rope(q_r, pos), _rope(k_r, pos)
+    cache = torch.cat([c, k_r], -1)                                      # (B, T, d_c + d_r)
+    keys = torch.cat([c_rot, k_r], -1) if rope == "full" else cache
+    o_c = attention(torch.cat([q_c, q_r], -1), keys[:, None], c[:, None], causal=True,
+                    scale=_mla_scale(W_abs))                      # (B, h, T, d_c)
+    out = _absorbed_out(o_c, W_abs)
+    return (out if batched else out[0]), (cache if batched else cache[0])
+
+
+def mla_decode_step(x_t: torch.Tensor, cache: torch.Tensor | None, W_abs: dict, pos: int):
+    """One decoding step: append token x_t (d,) at position ``pos`` to cache (t, d_c + d_r).
+
+    Chapter mha-to-mla (decoupled RoPE). Returns (out_t (d,), cache (t + 1, d_c + d_r)); the
+    cache holds only the latent and the shared RoPE key, whatever the number of heads. torch.
+    """
+    if "mode" not in W_abs:
+        raise ValueError("W_abs must come from mla_absorb (it has no 'mode')")
+    x_t = _float_tensor(x_t, "x_t", 1)
+    pos = check_int_in(pos, 0, None, name="pos")
+    d_c = W_abs["W_c"].shape[1]
+    width = d_c + W_abs["W_kr"].shape[1]
+    if cache is None:
+        cache = x_t.new_zeros(0, width)
+    cache = _float_tensor(cache, "cache", 2) if cache.shape[0] else cache
+    if cache.shape != (pos, width):
+        raise ValueError(f"cache must have shape ({pos}, {width}) at position {pos}, "
+                         f"got {tuple(cache.shape)}")
+    p = torch.tensor([float(pos)], dtype=torch.float64)
+    x1 = x_t[None, None]                                                 # (1, 1, d)
+    cq = x1 @ W_abs["W_cq"]
+    new = torch.cat([x1 @ W_abs["W_c"], _rope(x1 @ W_abs["W_kr"], p)], -1)[0]   # (1, width)
+    cache = torch.cat([cache, new], 0)
+    q = torch.cat([_absorbed_query(cq, W_abs),
+                   _rope(torch.einsum("btc,hcr->bhtr", cq, W_abs["W_qr"]), p)], -1)
+    o_c = attention(q, cache[None, None], cache[None, None, :, :d_c], causal=True,
+                    scale=_mla_scale(W_abs))
+    return _absorbed_out(o_c, W_abs)[0, 0], cache
+
+
+def decode_cost(kind: str, *, n_heads: int, head_dim: int, n_kv_heads: int | None = None,
+                d_c: int | None = None, d_r: int = 0, d_v: int | None = None) -> dict:
+    """Per-layer decoding work for one new token, per cached token: numbers read, multiply-adds.
+
+    Chapter mha-to-mla. kind="mla" is the absorbed form (q.k over d_c + d_r and p.v over d_c in
+    every head, reading d_c + d_r numbers); kind="mla_naive" caches the decompressed per-head
+    keys (d_k + d_r) and values (d_v), as an MHA. Others as :func:`kv_cache_elements`.
+    Returns {"read": numbers read, "qk_macs", "pv_macs", "macs_per_read"}.
+    """
+    check_choice(kind, ATTENTION_KINDS + ("mla_naive",), name="kind")
+    h = check_int_in(n_heads, 1, None, name="n_heads")
+    dk = check_int_in(head_dim, 1, None, name="head_dim")
+    dv = dk if d_v is None else check_int_in(d_v, 1, None, name="d_v")
+    d_r = check_int_in(d_r, 0, None, name="d_r")
+    if kind in ("mla", "mla_naive"):
+        if d_c is None:
+            raise ValueError("d_c must be given for MLA")
+        d_c = check_int_in(d_c, 1, None, name="d_c")
+        if kind == "mla":
+            read, qk, pv = d_c + d_r, h * (d_c + d_r), h * d_c
+        else:
+            read, qk, pv = h * (dk + d_r + dv), h * (dk + d_r), h * dv
+    else:
+        g = {"mha": h, "mqa": 1}.get(kind, n_kv_heads)
+        read = kv_cache_elements(kind, n_layers=1, n_heads=h, head_dim=dk, n_kv_heads=g)
+        qk, pv = h * dk, h * dk
+    return {"read": read, "qk_macs": qk, "pv_macs": pv, "macs_per_read": (qk + pv) / read}
+

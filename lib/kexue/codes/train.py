@@ -1,0 +1,48 @@
+"""Run the digits experiments of the Discrete-codes chapters once and save them (numbers only).
+
+Chapters ``codes/fsq`` and ``codes/vq-rotation-trick`` compare FSQ with VQ (STE and rotation
+trick, three codebook initialisations, three seeds) on scikit-learn's 8x8 digits. One run of
+800 Adam steps takes about 5 s on one CPU thread, so the 29 runs do not fit a chapter's 30 s;
+this script runs the configurations of :mod:`kexue.codes.runs` and writes
+``kexue/data/codes_runs.json`` (< 200 kB), which the chapters load. A test re-runs the first
+steps of some runs and checks the saved history.
+
+    python -m kexue.codes.train            # all runs (a few minutes, progress bar)
+    python -m kexue.codes.train --out X    # somewhere else
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .runs import DATA, MAIN, RECORD_EVERY, SEEDS, STEPS, SWEEP, run_one
+
+__all__ = ["main"]
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=DATA)
+    ap.add_argument("--steps", type=int, default=STEPS)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    jobs = [(k, s, False) for k in MAIN for s in SEEDS] + [(k, 0, True) for k in SWEEP]
+    runs, sweep = [], []
+    for key, seed, is_sweep in tqdm(jobs, desc="digits runs"):
+        (sweep if is_sweep else runs).append(run_one(key, seed, args.steps, is_sweep))
+    data = {"config": {"steps": args.steps, "seeds": list(SEEDS), "record_every": RECORD_EVERY,
+                       "batch": 256, "lr": 2e-3, "beta": 1.0, "gamma": 0.25,
+                       "main": {k: {kk: list(v) if isinstance(v, tuple) else v
+                                    for kk, v in cfg.items()} for k, cfg in MAIN.items()}},
+            "runs": runs, "sweep": sweep}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(data, separators=(",", ":")))
+    return data
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Tests of kexue.codes.autoencoder: the digits autoencoder, its trainer and the gradient-ratio
+probe (chapters codes/fsq and codes/vq-rotation-trick)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from kexue import codes as C
+
+torch.set_num_threads(1)
+
+
+def test_digits_tensor_is_the_bundled_digits_in_unit_scale():
+    x = C.digits_tensor()
+    assert x.shape == (1797, 64) and x.dtype == torch.float32
+    ref = load_digits().data / 16.0                       # sklearn directly, not kexue.datasets
+    assert np.array_equal(x.numpy(), ref.astype(np.float32))
+
+
+def test_training_is_deterministic_and_finite():
+    a = C.train_digits_autoencoder("vq", init="small", steps=12, seed=3, record_every=4)
+    b = C.train_digits_autoencoder("vq", init="small", steps=12, seed=3, record_every=4)
+    assert a["history"] == b["history"] and a["history"]["step"] == [0, 4, 8, 12]
+    assert all(math.isfinite(v) for v in a["history"]["mse"])
+
+
+def test_autoencoder_forward_shapes_for_fsq_and_vq():
+    x = C.digits_tensor()[:5]
+    for method in ("fsq", "vq"):
+        out = C.build_digits_model(method, seed=0)(x)
+        assert out["x_hat"].shape == (5, 64) and out["indices"].shape == (5,)
+        assert out["aux"].ndim == 0 and (method == "vq" or float(out["aux"]) == 0.0)
+
+
+def test_recon_grad_ratio_equals_norm_ratio():
+    model = C.build_digits_model("vq", init="small", seed=0)
+    x = C.digits_tensor()[:64]
+    r = C.recon_grad_ratio(model, x)
+    with torch.no_grad():
+        z = model.encoder(x)
+        q = model.quantizer.codebook[C.nearest_code(z, model.quantizer.codebook)]
+    assert torch.allclose(r, q.norm(dim=-1) / z.norm(dim=-1), rtol=1e-4)
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda: C.DigitsAutoencoder(torch.nn.Identity()), "quantizer"),
+    (lambda: C.build_digits_model("lfq"), "method"),
+    (lambda: C.train_digits_autoencoder(steps=-1), "steps"),
+    (lambda: C.train_digits_autoencoder(lr=0), "lr"),
+    (lambda: C.recon_grad_ratio(C.build_digits_model("fsq"), torch.zeros(2, 64)), "model"),
+])
+def test_bad_input_raises_value_error_naming_the_parameter(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
