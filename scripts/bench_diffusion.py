@@ -13,7 +13,7 @@ import time
 import numpy as np
 import torch
 
-from kexue import diffusion as kd
+from kexue import diffusion as D
 
 torch.set_num_threads(1)
 
@@ -28,7 +28,7 @@ def _best_of(fn, repeat: int = 3) -> float:
 
 
 def _setup(n: int = 2000):
-    gm = kd.random_mixture(8, 16, 0.2, seed=0)
+    gm = D.random_mixture(8, 16, 0.2, seed=0)
     x = 80 * np.random.default_rng(0).standard_normal((n, 16))
     return gm, x
 
@@ -57,22 +57,22 @@ def _bench_sampler(label: str, sampler, scheduler: str, steps: int) -> list[dict
     """Our sampler against the diffusers scheduler of the same method, same model and noise."""
     import diffusers
     gm, x = _setup()
-    grid = kd.karras_sigmas(steps + 1)
+    grid = D.karras_sigmas(steps + 1)
     ours = _best_of(lambda: sampler(gm, x, grid))
     ref = _best_of(lambda: _diffusers_loop(getattr(diffusers, scheduler), gm, x, steps))
     return [_row(f"{label}, {steps} steps, 2000 x 16-D (vs {scheduler})", ours, ref)]
 
 
 def bench_euler(steps: int = 20) -> list[dict]:
-    return _bench_sampler("Euler", kd.sample_euler, "EulerDiscreteScheduler", steps)
+    return _bench_sampler("Euler", D.sample_euler, "EulerDiscreteScheduler", steps)
 
 
 def bench_heun(steps: int = 10) -> list[dict]:
-    return _bench_sampler("Heun", kd.sample_heun, "HeunDiscreteScheduler", steps)
+    return _bench_sampler("Heun", D.sample_heun, "HeunDiscreteScheduler", steps)
 
 
 def bench_dpm2(steps: int = 10) -> list[dict]:
-    return _bench_sampler("DPM-Solver-2", kd.sample_midpoint, "KDPM2DiscreteScheduler", steps)
+    return _bench_sampler("DPM-Solver-2", D.sample_midpoint, "KDPM2DiscreteScheduler", steps)
 
 
 BENCHMARKS = [bench_euler, bench_heun, bench_dpm2]

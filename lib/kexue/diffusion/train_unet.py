@@ -1,6 +1,6 @@
 """Train the digit U-Net of the skip-tuning chapter and write its small outputs.
 
-    python -m kexue.train_unet [--steps 2000] [--seed 0]
+    python -m kexue.diffusion.train_unet [--steps 2000] [--seed 0]
 
 Writes ``lib/kexue/data/digits_unet.pt`` (float32 state dict, < 500 kB),
 ``lib/kexue/data/digits_unet_metrics.json`` (settings, the training-loss log, held-out losses)
@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import torch
 
+from ..datasets import DATA_DIR, digits
+from . import skip as K
 from . import unet as U
 
 SETTINGS = {"channels": 16, "levels": 2, "batch": 128, "lr": 2e-3, "log_every": 10}
@@ -22,12 +25,13 @@ SETTINGS = {"channels": 16, "levels": 2, "batch": 128, "lr": 2e-3, "log_every": 
 
 def eval_losses(den, seed: int = 123) -> dict:
     """Unweighted pixel MSE of D at a few sigmas on all digits with fixed noise."""
+    dtype = next(den.parameters()).dtype
     g = torch.Generator().manual_seed(seed)
-    x0 = U.load_digits_tensor()
-    noise = torch.randn(x0.shape, generator=g)
+    x0 = torch.from_numpy(digits("signed", as_images=True)[0]).to(dtype)[:, None]
+    noise = torch.randn(x0.shape, generator=g).to(dtype)
     out = {}
     for s in [0.05, 0.2, 0.5, 1.0, 2.0, 5.0]:
-        sig = torch.full((x0.shape[0],), s)
+        sig = torch.full((x0.shape[0],), s, dtype=dtype)
         with torch.no_grad():
             out[str(s)] = round(float(U.edm_loss(den, x0, sig, noise, weighted=False)), 6)
     return out
@@ -37,23 +41,22 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=str(U.DATA_DIR))
+    p.add_argument("--out", default=str(DATA_DIR))
     p.add_argument("--skip-sweep", action="store_true", help="train only, do not run the skip-tuning sweep")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     den, log = U.train_digits_unet(args.steps, args.seed, progress=True, **SETTINGS)
-    from pathlib import Path
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(den.state_dict(), out / U.WEIGHTS.name)
     meta = {**SETTINGS, "steps": args.steps, "seed": args.seed,
             "parameters": sum(p.numel() for p in den.parameters()),
             "log": log, "eval_pixel_mse": eval_losses(den)}
-    (out / U.METRICS.name).write_text(json.dumps(meta, indent=1))
+    (out / f"{U.METRICS}.json").write_text(json.dumps(meta, indent=1))
     if not args.skip_sweep:
         print("skip-tuning sweep (5 samplers x 9 rho, 1000 samples each) ...", flush=True)
-        sweep = U.skip_sweep(den, U.SWEEP_RHOS, n=1000, seed=0)
-        (out / U.SWEEP.name).write_text(json.dumps(U.sweep_to_json(sweep, 1000), indent=1))
+        sweep = K.skip_sweep(den, K.SWEEP_RHOS, n=1000, seed=0)
+        (out / f"{K.SWEEP}.json").write_text(json.dumps(K.sweep_to_json(sweep, 1000), indent=1))
     return meta
 
 

@@ -1,29 +1,32 @@
-"""Tests of kexue.train_unet, the script that trains the skip-tuning chapter's digit U-Net: its
-first steps reproduce the committed log, and its evaluation reproduces the committed losses."""
-import json
-
+"""Tests of kexue.diffusion.train_unet, the script that trains the skip-tuning chapter's digit
+U-Net: its first steps reproduce the committed log, and its evaluation reproduces the committed
+losses (in float32, as trained, and in float64, as the chapters run it)."""
 import pytest
+import torch
 
-from kexue import train_unet
-from kexue import unet as U
+from kexue import diffusion as D
+from kexue.datasets import load_run
+from kexue.diffusion import train_unet
+
+torch.set_num_threads(1)
 
 
 def test_training_script_reproduces_its_first_steps():
-    """Re-run the first 30 steps of `python -m kexue.train_unet` and compare with its committed log."""
-    from kexue import train_unet
-    meta = json.loads(U.METRICS.read_text())
+    """Re-run the first 30 steps of `python -m kexue.diffusion.train_unet` and compare with its log."""
+    meta = load_run(D.METRICS)
     settings_ = {k: meta[k] for k in train_unet.SETTINGS}
-    _, log = U.train_digits_unet(30, meta["seed"], schedule_steps=meta["steps"], **settings_)
+    _, log = D.train_digits_unet(30, meta["seed"], schedule_steps=meta["steps"], **settings_)
     assert len(log) == 3
     for ours, ref in zip(log, meta["log"][:3]):
         assert ours["step"] == ref["step"]
         assert ours["loss"] == pytest.approx(ref["loss"], rel=1e-3)   # same seed, one thread: same run
 
 
-def test_evaluation_reproduces_the_committed_held_out_losses():
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_evaluation_reproduces_the_committed_held_out_losses(dtype):
     """eval_losses on the committed weights gives the numbers the script wrote next to them."""
-    meta = json.loads(U.METRICS.read_text())
-    den, _ = U.load_pretrained()
+    meta = load_run(D.METRICS)
+    den, _ = D.load_pretrained(dtype)
     got = train_unet.eval_losses(den)
     assert set(got) == set(meta["eval_pixel_mse"])
     for sigma, ref in meta["eval_pixel_mse"].items():

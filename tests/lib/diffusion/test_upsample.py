@@ -1,0 +1,121 @@
+"""Tests of kexue.diffusion.upsample: pooling, upsampling, multi-scale loss, upsample guidance."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from kexue import diffusion as D
+
+torch.set_num_threads(1)
+FAST = settings(max_examples=30, deadline=None)
+# diffusers' schedulers trip numpy 2 deprecation warnings thousands of times; they are not ours
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:diffusers.*",
+                                        "ignore::DeprecationWarning:numpy.*")
+
+
+@pytest.fixture(scope="module")
+def gp_pair():
+    P = D.gp_spectrum(16, "bandpass", k0=2.0, width=0.6)
+    return P, D.pooled_spectrum(P, 2)
+
+
+def test_pool_and_upsample_match_torch():
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    assert torch.allclose(D.avg_pool(x, 2), torch.nn.functional.avg_pool2d(x, 2))
+    y = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    assert torch.equal(D.nearest_upsample(y, 2), torch.nn.functional.interpolate(y, scale_factor=2, mode="nearest"))
+    assert np.allclose(D.avg_pool(x.numpy(), 4), torch.nn.functional.avg_pool2d(x, 4).numpy())
+
+
+@FAST
+@given(st.sampled_from([1, 2, 4]), st.integers(0, 1000))
+def test_pool_of_upsample_is_identity(s, seed):
+    y = np.random.default_rng(seed).standard_normal((3, 4, 4))
+    assert np.allclose(D.avg_pool(D.nearest_upsample(y, s), s), y)
+
+
+def test_pooled_noise_variance_is_one_over_s_squared():
+    e = np.random.default_rng(0).standard_normal((500, 32, 32))
+    for s in (2, 4):
+        assert abs(D.avg_pool(e, s).var() * s * s - 1) < 0.03
+
+
+def test_multiscale_loss_expectation_for_zero_prediction():
+    e = np.random.default_rng(4).standard_normal((200, 16, 16))
+    total, terms = D.multiscale_loss(e, np.zeros_like(e), scales=(1, 2, 4))
+    assert np.allclose(terms, [1, 1 / 4, 1 / 16], rtol=0.05)
+    t_total, _ = D.multiscale_loss(torch.tensor(e), torch.zeros(e.shape, dtype=torch.float64))
+    assert np.isclose(float(t_total), total)
+
+
+def test_upsample_guidance_identities(gp_pair):
+    _, Pl = gp_pair
+    lo = D.gp_lowres_model(Pl)
+    x = np.random.default_rng(3).standard_normal((2, 16, 16))
+    t = 0.6
+    e = lo(x, t)
+    assert np.array_equal(D.upsample_guidance_eps(lo, x, t, 2, -1.0), e)
+    a, b = math.cos(math.pi * t / 2), math.sin(math.pi * t / 2)
+    low = lo(D.avg_pool(x, 2) / float(D.ug_rho(a, b, 2)), float(D.snr_match_time(t, 2))) / 2
+    assert np.allclose(D.avg_pool(D.upsample_guidance_eps(lo, x, t, 2, 0.0), 2), low, atol=1e-13)
+    d = [g - D.nearest_upsample(D.avg_pool(g, 2), 2) for g in
+         (D.upsample_guidance_eps(lo, x, t, 2, w) for w in (-1.0, 0.0, 0.7))]
+    assert np.allclose(d[0], d[1], atol=1e-13) and np.allclose(d[0], d[2], atol=1e-13)
+
+
+@FAST
+@given(st.floats(0.01, 0.99), st.floats(1.0, 16.0))
+def test_tau_rho_make_the_pooled_input_unit_norm(t, s):
+    a, b = math.cos(math.pi * t / 2), math.sin(math.pi * t / 2)
+    tau, rho = float(D.snr_match_time(t, s)), float(D.ug_rho(a, b, s))
+    assert tau <= t + 1e-15
+    assert math.isclose(math.cos(math.pi * tau / 2), a / rho, rel_tol=1e-12, abs_tol=1e-12)
+    assert math.isclose(math.sin(math.pi * tau / 2), b / (s * rho), rel_tol=1e-12, abs_tol=1e-12)
+
+
+def test_ug_coarse_dynamics_close_under_ddim(gp_pair):
+    _, Pl = gp_pair
+    lo = D.gp_lowres_model(Pl)
+    ts = np.linspace(0.95, 0.0, 11)
+    xT = np.random.default_rng(4).standard_normal((4, 16, 16))
+    x_hi = D.ddim_sample(lambda x, t: D.upsample_guidance_eps(lo, x, t, 2, 0.0), xT, ts)
+    rho0 = float(D.ug_rho(math.cos(math.pi * 0.95 / 2), math.sin(math.pi * 0.95 / 2), 2))
+    x_lo = D.ddim_sample(lo, D.avg_pool(xT, 2) / rho0, D.snr_match_time(ts, 2))
+    assert np.allclose(D.avg_pool(x_hi, 2), x_lo, atol=1e-10)      # rho at t = 0 is 1
+
+
+def test_ug_bad_input(gp_pair):
+    P, Pl = gp_pair
+    with pytest.raises(ValueError, match="s"):
+        D.gp_ug_samples(P, 0, 0.0, np.zeros((1, 16, 16)), [0.9, 0.0])
+    with pytest.raises(ValueError, match="w"):
+        D.upsample_guidance_eps(D.gp_lowres_model(Pl), np.zeros((16, 16)), 0.5, 2, float("nan"))
+
+
+def test_ug_weight_switches_off_after_the_window():
+    assert D.ug_weight(0.95, 0.3, 0.1) == 0.3
+    assert D.ug_weight(0.85, 0.3, 0.1) == -1.0
+    assert D.ug_weight(0.0, 0.3, 1.0) == 0.3
+
+
+def test_remaining_bad_input():
+    with pytest.raises(ValueError, match="s"):
+        D.avg_pool(np.zeros((6, 6)), 4)
+    with pytest.raises(ValueError, match="x"):
+        D.avg_pool(np.zeros(6), 2)
+    with pytest.raises(ValueError, match="s"):
+        D.nearest_upsample(np.zeros((2, 2)), 0)
+    with pytest.raises(ValueError, match="eps_hat"):
+        D.multiscale_loss(np.zeros((4, 4)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="weights"):
+        D.multiscale_loss(np.zeros((4, 4)), np.zeros((4, 4)), scales=(1, 2), weights=[1.0])
+    with pytest.raises(ValueError, match="s"):
+        D.ug_rho(0.5, 0.5, 0.0)
+    with pytest.raises(ValueError, match="alpha_bar"):
+        D.ug_rho(-0.5, 0.5, 2.0)
+    with pytest.raises(ValueError, match="eta"):
+        D.ug_weight(0.5, 0.2, 1.5)
+    with pytest.raises(ValueError, match="t"):
+        D.ug_weight(2.0, 0.2, 0.5)
