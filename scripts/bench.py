@@ -67,11 +67,9 @@ def _chapters(args) -> list[Path]:
 
 def _toc_skipped() -> list[str]:
     """_toc.yml entries that are not notebooks (plain markdown pages: nothing to execute)."""
-    import re
-    files = re.findall(r"file:\s*(book/[^\s#]+)", (ROOT / "_toc.yml").read_text())
-    ex = _load("execute")
-    nbs = {str(m.relative_to(ROOT)) for m in ex.chapters_from_toc()}
-    return [f"{f}.md" for f in files if f"{f}.md" not in nbs]
+    toc = _load("booktoc")
+    nbs = {str(m.relative_to(ROOT)) for m in toc.chapters()}
+    return [f"{f}.md" for f in toc.pages() if f"{f}.md" not in nbs]
 
 
 def bench_chapters(args) -> dict:
@@ -95,34 +93,35 @@ def bench_chapters(args) -> dict:
 
 
 def bench_widgets(args) -> dict:
-    """Execute every chapter again with KEXUE_WIDGET_TIMINGS set: each Explorer.static() call in
-    the kernel times its live update (compute + matplotlib draw) at up to 20 states."""
-    ex = _load("execute")
+    """Every chapter's explorers (kexue.explorers.<chapter>.EXPLORERS): time the live update
+    (compute + matplotlib draw) at up to 20 states spread over each control grid."""
+    import importlib
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import torch
+    torch.set_num_threads(1)
+    from kexue import explorers
+    from kexue.widgets import time_updates
     rows, errors = [], []
-    with tempfile.TemporaryDirectory(prefix="bench-widgets-") as tmp:
-        for md in _chapters(args):
-            rel = str(md.relative_to(ROOT))
-            jsonl = Path(tmp) / (md.stem + ".jsonl")
-            _log(f"executing {rel} (widget timings)")
-            old = os.environ.get("KEXUE_WIDGET_TIMINGS")
-            # execute() snapshots os.environ and restores it afterwards; the kernel it starts
-            # inherits os.environ, so the variable set here reaches the kernel.
-            os.environ["KEXUE_WIDGET_TIMINGS"] = str(jsonl)
+    pats = args.chapters.split(",") if args.chapters else None
+    for name in explorers.MODULES:
+        if pats and not any(p.replace("-", "_") in name for p in pats):
+            continue
+        mod = importlib.import_module(f"kexue.explorers.{name}")
+        for factory in getattr(mod, "EXPLORERS", ()):
+            _log(f"timing {name}.{factory.__name__}")
             try:
-                ex.execute(md, out=Path(tmp) / (md.stem + ".ipynb"))
+                ex = factory()
+                r = time_updates(ex)
+                r["json_bytes"] = len(ex.static().data)
             except Exception as e:                                   # noqa: BLE001
-                errors.append({"chapter": rel, "error": f"{type(e).__name__}: {e}"})
-            finally:
-                if old is None:
-                    os.environ.pop("KEXUE_WIDGET_TIMINGS", None)
-                else:
-                    os.environ["KEXUE_WIDGET_TIMINGS"] = old
-            if jsonl.exists():
-                for line in jsonl.read_text().splitlines():
-                    r = json.loads(line)
-                    r["chapter"] = rel
-                    r["meets_goal"] = r["update_p95_ms"] <= WIDGET_GOAL_MS
-                    rows.append(r)
+                errors.append({"chapter": name, "explorer": factory.__name__,
+                               "error": f"{type(e).__name__}: {e}"})
+                continue
+            r["chapter"] = name
+            r["meets_goal"] = r["update_p95_ms"] <= WIDGET_GOAL_MS
+            rows.append(r)
     return {"rows": rows, "goal_ms": WIDGET_GOAL_MS, "errors": errors,
             "meeting_goal": sum(r["meets_goal"] for r in rows), "total": len(rows)}
 

@@ -9,15 +9,15 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import booktoc  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 PATTERN = re.compile(r"^:::\{admonition\} Erratum\n:class: erratum\n(.*?)^:::", re.S | re.M)
 
 
 def chapters() -> list[Path]:
-    toc = (ROOT / "_toc.yml").read_text()
-    files = re.findall(r"file:\s*(book/[^\s#]+)", toc)
-    return [ROOT / f"{f}.md" for f in files if (ROOT / f"{f}.md").exists()
-            and (ROOT / f"{f}.md").read_text().startswith("---\njupytext:")]
+    return booktoc.chapters()
 
 
 def render() -> str:

@@ -22,14 +22,14 @@ import nbformat
 from nbclient import NotebookClient
 from tqdm import tqdm
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import booktoc  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def chapters_from_toc() -> list[Path]:
-    toc = (ROOT / "_toc.yml").read_text()
-    files = re.findall(r"file:\s*(book/[^\s#]+)", toc)
-    return [ROOT / f"{f}.md" for f in files if (ROOT / f"{f}.md").exists()
-            and (ROOT / f"{f}.md").read_text().startswith("---\njupytext:")]
+    return booktoc.chapters()
 
 
 def execute(md: Path, out: Path | None = None) -> float:

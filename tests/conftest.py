@@ -1,6 +1,10 @@
 """Shared test settings: one torch thread (2 cores, two xdist workers), a headless matplotlib,
 and a hypothesis profile that keeps property tests quick and repeatable in CI."""
 import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))   # booktoc, the one _toc.yml reader
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_NUM_THREADS", "1")

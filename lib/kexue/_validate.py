@@ -152,3 +152,105 @@ def like_input(value: Any, is_torch: bool, reference: Any = None):
     if is_tensor(value):
         return value.detach().cpu().numpy()
     return np.asarray(value)
+
+
+# -- helpers added with the probability and codes subpackages -------------------------------
+
+
+def as_float_tensor(x: Any, *, name: str, min_ndim: int = 1, max_ndim: int | None = None):
+    """Validate as :func:`as_float_array`, then compute in torch either way: (tensor, is_torch).
+
+    numpy input (or a list) becomes a float64 tensor sharing its memory; hand the result back
+    with ``like_input(result, is_torch)`` (numpy in -> numpy out, tensor in -> tensor out).
+    """
+    arr, is_torch = as_float_array(x, name=name, min_ndim=min_ndim, max_ndim=max_ndim)
+    # np.asarray(order="C") keeps a 0-d array 0-d (np.ascontiguousarray would make it 1-d)
+    return (arr if is_torch else torch.from_numpy(np.asarray(arr, order="C"))), is_torch
+
+
+def as_float_ndarray(x: Any, *, name: str, min_ndim: int = 1,
+                     max_ndim: int | None = None) -> np.ndarray:
+    """:func:`as_float_array` for numpy-only functions: a tensor is refused (the message of
+    :func:`check_ndarray`); a list or an array gives a finite float64 array."""
+    if is_tensor(x):
+        check_ndarray(x, name=name)
+    return as_float_array(x, name=name, min_ndim=min_ndim, max_ndim=max_ndim)[0]
+
+
+def as_int_array(x: Any, *, name: str):
+    """(integers, is_torch): an int64 array or a long tensor. Floats are accepted only when
+    they hold whole numbers; NaN and non-numeric dtypes are refused."""
+    if is_tensor(x):
+        if x.is_floating_point():
+            if not bool(torch.isfinite(x).all()) or bool((x != x.round()).any()):
+                raise ValueError(f"{name} must contain integers")
+        return x.long(), True
+    arr = np.asarray(x)
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
+            raise ValueError(f"{name} must contain integers")
+    elif arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be an array of integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64), False
+
+
+def check_last_dim(x: Any, d: int, *, name: str) -> None:
+    """x has at least one axis and x.shape[-1] == d."""
+    if x.ndim < 1 or x.shape[-1] != d:
+        raise ValueError(f"{name} must have last dimension {d}, got shape {tuple(x.shape)}")
+
+
+def check_class_indices(target: Any, n: int, batch_shape: Sequence[int], *,
+                        name: str = "target"):
+    """Integer class indices in [0, n) of shape `batch_shape`, returned as a long tensor."""
+    tt = torch.as_tensor(target)
+    if tt.is_floating_point() or tt.is_complex() or tt.shape != tuple(batch_shape):
+        raise ValueError(f"{name} must be integer class indices of shape {tuple(batch_shape)}, "
+                         f"got {tt.dtype} of shape {tuple(tt.shape)}")
+    if tt.numel() and (int(tt.min()) < 0 or int(tt.max()) >= n):
+        raise ValueError(f"{name} must lie in [0, {n}), got {tt.tolist()}")
+    return tt.long()
+
+
+def check_indices(idx: Any, size: int, *, name: str, unique: bool = True,
+                  min_len: int = 1) -> np.ndarray:
+    """A 1-D integer index array with entries in [0, size) (distinct unless unique=False) and
+    at least `min_len` entries; returned as int64 (a list, tuple or array of integers)."""
+    arr = np.asarray(idx)
+    if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"{name} must be a 1-D array of integers, got {arr.dtype} of shape {arr.shape}")
+    if arr.size < min_len:
+        raise ValueError(f"{name} must hold at least {min_len} index(es), got {arr.size}")
+    if arr.size and (arr.min() < 0 or arr.max() >= size):
+        raise ValueError(f"{name} must hold indices in [0, {size - 1}], got {arr.min()}..{arr.max()}")
+    if unique and np.unique(arr).size != arr.size:
+        raise ValueError(f"{name} must hold distinct indices, got repeats")
+    return arr.astype(np.int64)
+
+
+# -- helpers added with the diffusion subpackage ---------------------------------------------
+
+
+def check_values_in(arr: Any, lo: float, hi: float, *, name: str, lo_open: bool = False,
+                    hi_open: bool = False):
+    """Every entry of an array (numpy or torch) in [lo, hi] (ends open where asked); returns arr."""
+    a = arr.detach().cpu().numpy() if is_tensor(arr) else np.asarray(arr)
+    bad = (a < lo) | (a > hi)
+    if lo_open:
+        bad |= a == lo
+    if hi_open:
+        bad |= a == hi
+    if bad.any():
+        left, right = ("(" if lo_open else "["), (")" if hi_open else "]")
+        raise ValueError(f"{name} must lie in {left}{lo}, {hi}{right}")
+    return arr
+
+
+def check_decreasing(arr: Any, *, name: str, min_len: int = 2):
+    """A 1-D array (numpy) that is strictly decreasing with at least `min_len` entries."""
+    a = np.asarray(arr)
+    if a.ndim != 1 or a.size < min_len:
+        raise ValueError(f"{name} must be 1-D with at least {min_len} entries, got shape {a.shape}")
+    if not (np.diff(a) < 0).all():
+        raise ValueError(f"{name} must be strictly decreasing")
+    return arr

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import jupytext
 import pytest
-import yaml
+
+import booktoc
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTER_MDS = sorted(ROOT.glob("book/*/*.md"))
-TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
-TOC_FILES = [c["file"] for part in TOC["parts"] for c in part["chapters"]]
+TOC_FILES = booktoc.pages()
 
 
 def cells(nb):

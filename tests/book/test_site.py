@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+import booktoc
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,11 +29,7 @@ pytestmark = pytest.mark.site
 
 
 def toc_pages() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-    for part in toc.get("parts", []):
-        pages += [c["file"] for c in part["chapters"]]
-    return pages
+    return booktoc.pages()
 
 
 CHAPTERS = [p for p in toc_pages() if p.count("/") == 2]

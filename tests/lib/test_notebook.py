@@ -38,17 +38,62 @@ def test_setup_fixes_threads_seed_and_style():
     assert mpl.rcParams["figure.facecolor"] in ("white", "#ffffff", (1.0, 1.0, 1.0, 1.0))
 
 
-def test_claims_table_escapes_and_lists_every_claim():
+def test_claims_verdicts_come_from_the_checks():
     c = N.Claims()
-    c.add(1, "a < b", "ran <check>")
-    c.add("2b", "x", "y")
+    assert c.close(2, "mean is 1", measured=1.004, expected=1.0, rtol=0.01, how="MC") == N.REPRODUCED
+    assert c.close(1, "var is 2", measured=2.5, expected=2.0, rtol=0.01, how="MC") == N.NOT_REPRODUCED
+    assert c.close(3, "value is 0.5", measured=0.7, expected=0.5, atol=0.01, how="q",
+                   fails=N.POST_WRONG) == N.POST_WRONG
+    assert c.holds(4, "both", ok=[True, False], how="two checks") == N.PARTLY
+    assert c.holds(5, "all", ok=[True, True], how="two checks") == N.REPRODUCED
+    assert c.holds(6, "none", ok=False, how="one check") == N.NOT_REPRODUCED
+    assert c.refutes(7, "a typo", ok=True, how="quadrature") == N.POST_WRONG
+    assert c.refutes(8, "no typo", ok=False, how="quadrature") == N.REPRODUCED
+    assert c.derivation(10, "a bound", how="derived") == N.DERIVATION
+    assert c.counts() == {N.REPRODUCED: 3, N.PARTLY: 1, N.NOT_REPRODUCED: 2, N.POST_WRONG: 2,
+                          N.DERIVATION: 1}
+
+
+def test_claims_table_is_in_the_posts_order_escaped_and_never_ticks():
+    c = N.Claims()
+    c.close(10, "b < a", measured=3.0, expected=1.0, atol=0.1, how="ran <check>")
+    c.holds("2b", "x", ok=True, how="y", measured=0.123456)
+    c.holds(2, "z", ok=True, how="w")
     html = c.table().data
-    assert html.count("<tr>") == 3 and "a &lt; b" in html and "ran &lt;check&gt;" in html
-    assert c.markdown().splitlines()[2] == "| 1 | a < b | ran <check> |"
+    assert html.count("<tr>") == 4 and "b &lt; a" in html and "ran &lt;check&gt;" in html
+    assert "✔" not in html and html.index(">2<") < html.index(">2b<") < html.index(">10<")
+    rows = c.markdown().splitlines()
+    assert rows[2] == "| 2 | z | w |  | reproduced |"
+    assert rows[3] == "| 2b | x | y | 0.1235 | reproduced |"
+    assert rows[4] == "| 10 | b < a | ran <check> | 3 (vs 1) | not reproduced |"
     with pytest.raises(ValueError, match="^claims"):
         N.Claims().table()
-    with pytest.raises(ValueError, match="^claim"):
-        c.add(3, "", "e")
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda c: c.close(1, "", measured=1, expected=1, atol=1, how=""), "claim"),
+    (lambda c: c.close(1, "c", measured=1, expected=1, how=""), "rtol"),
+    (lambda c: c.close(1, "c", measured=float("nan"), expected=1, atol=1), "measured"),
+    (lambda c: c.close(1, "c", measured=1, expected=1, atol=1, fails="fine"), "fails"),
+    (lambda c: c.holds(1, "c", ok=[], how=""), "ok"),
+])
+def test_claims_bad_input_names_the_parameter(call, name):
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
+        call(N.Claims())
+
+
+def test_glue_stores_plain_numbers_and_formatted_text(monkeypatch):
+    stored = {}
+    import myst_nb
+    monkeypatch.setattr(myst_nb, "glue", lambda name, v, display: stored.__setitem__(name, (v, display)))
+    assert N.glue("a", np.float64(0.25)) == 0.25 and type(stored["a"][0]) is float
+    assert stored["a"][1] is False
+    assert repr(N.glue("b", 0.123456, fmt="{:.2%}")) == "12.35%"
+    assert N.glue("c", np.int64(3)) == 3 and type(stored["c"][0]) is int
+    with pytest.raises(ValueError, match="^value"):
+        N.glue("d", float("inf"))
+    with pytest.raises(ValueError, match="^name"):
+        N.glue("", 1.0)
 
 
 def test_below_prints_the_bound_it_checked():

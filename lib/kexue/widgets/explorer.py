@@ -68,14 +68,14 @@ class Dropdown:
         return [str(n) for n in (self.names if self.names is not None else self.options)]
 
 
-def _rounded(obj: Any, digits: int = 4) -> Any:
+def round_frame(obj: Any, digits: int = 4) -> Any:
     """Round every float to `digits` significant digits (JSON stays small and deterministic)."""
     if isinstance(obj, dict):
-        return {k: _rounded(v, digits) for k, v in obj.items()}
+        return {k: round_frame(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_rounded(v, digits) for v in obj]
+        return [round_frame(v, digits) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _rounded(obj.tolist(), digits)
+        return round_frame(obj.tolist(), digits)
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):
@@ -84,7 +84,7 @@ def _rounded(obj: Any, digits: int = 4) -> Any:
         v = float(obj)
         if not math.isfinite(v):
             raise ValueError(f"frame contains a non-finite number ({v}); compute must not emit one")
-        return float(f"{v:.{digits}g}")
+        return float(f"{v:.{digits}g}") + 0.0        # + 0.0: no "-0" in a readout
     return obj
 
 
@@ -114,7 +114,7 @@ class Explorer:
         if unknown:
             raise ValueError(f"params must be among {[c.name for c in self.controls]}, got {sorted(unknown)}")
         full = {**self.defaults(), **params}
-        self.last = _rounded(check_frame(self.compute(**full)), self.digits)
+        self.last = round_frame(check_frame(self.compute(**full)), self.digits)
         return self.last
 
     def figure(self, **params):
@@ -165,7 +165,7 @@ class Explorer:
         grids = [list(c.options) for c in self.controls]
         out = []
         for combo in itertools.product(*grids):
-            out.append(_rounded(check_frame(self.compute(**dict(zip([c.name for c in self.controls], combo)))),
+            out.append(round_frame(check_frame(self.compute(**dict(zip([c.name for c in self.controls], combo)))),
                                 self.digits))
         return out
 
