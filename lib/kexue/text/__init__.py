@@ -1,0 +1,3 @@
+"""Part "Text & search": BM25 search and Word2Vec keywords. Each module defines ``__all__``;
+this file collects them."""
+from .bm25 import *  # noqa: F401,F403
