@@ -125,3 +125,5 @@ __all__ = [
     "sweep_to_json",
     "load_sweep",
 ]
+from .sid import *  # noqa: F401,F403
+from .consistency import *  # noqa: F401,F403
