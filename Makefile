@@ -17,7 +17,7 @@ book: $(VENV) $(ASSETS)   ## build the HTML book (from the executed .ipynb pairs
 test: book chromium   ## everything CI checks: library, pairing, nbval (strict), the built site in Chromium
 	$(PY) -m pytest -n 2 --dist loadscope --nbval --sanitize-with tests/book/sanitize.cfg tests book
 	# the chapters again under another SIMD path than they were executed on: stored outputs must not depend on it
-	ONEDNN_MAX_CPU_ISA=SSE41 ATEN_CPU_CAPABILITY=default $(PY) -m pytest -n 2 --nbval --sanitize-with tests/book/sanitize.cfg book
+	ONEDNN_MAX_CPU_ISA=SSE41 ATEN_CPU_CAPABILITY=default $(PY) -m pytest -n 2 --dist loadscope --nbval --sanitize-with tests/book/sanitize.cfg book
 
 lab: $(VENV)   ## JupyterLab on the book, on 127.0.0.1 with a token; .md chapters open as notebooks
 	mkdir -p .venv/share/jupyter/lab/settings

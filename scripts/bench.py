@@ -7,7 +7,8 @@
 Sections: chapters (execution time per chapter, kernel start included, cap 30 s), widgets (live
 update latency p95 per explorer, goal <= 100 ms), build (the HTML build), topk (smooth Top-k maps
 vs torch.topk and torch.softmax), attention (scripts/bench_attention_probability.py), codes
-(scripts/bench_codes.py), diffusion (scripts/bench_diffusion.py).
+(scripts/bench_codes.py), diffusion (scripts/bench_diffusion.py), training (scripts/bench_training.py), matrices
+(scripts/bench_matrices.py), text (scripts/bench_text.py).
 
 Writes bench-results/bench.json (raw rows) and bench-results/bench.md (the README table). Ratios
 are ours / reference: below 1 means ours is faster. One torch thread. A section that raises is
@@ -37,7 +38,7 @@ WIDGET_GOAL_MS = 100.0
 TOPK_SHAPE = (256, 1024)
 TOPK_KS = (1, 8, 64)
 TOPK_SINGLE_CALL_LIMIT_S = 60.0
-SECTIONS = ["chapters", "widgets", "build", "topk", "attention", "codes", "diffusion"]
+SECTIONS = ["chapters", "widgets", "build", "topk", "attention", "codes", "diffusion", "training", "matrices", "text"]
 
 
 def _load(name: str):
@@ -299,6 +300,28 @@ def bench_diffusion(args) -> dict:
     return _collect(list(m.BENCHMARKS))
 
 
+def _run_rows(script: str, args) -> dict:
+    """A part's benchmark script with a `run(quick=...)` that returns rows."""
+    m = _load(script)
+    try:
+        rows = m.run(quick=args.quick)
+    except TypeError:
+        rows = m.run()
+    return {"rows": rows, "errors": []}
+
+
+def bench_training(args) -> dict:
+    return _run_rows("bench_training", args)
+
+
+def bench_matrices(args) -> dict:
+    return _run_rows("bench_matrices", args)
+
+
+def bench_text(args) -> dict:
+    return _run_rows("bench_text", args)
+
+
 def _named(fn, **kw):
     def wrapped():
         return fn(**kw)
@@ -434,8 +457,11 @@ def render_md(res: dict) -> str:
 
     titles = {"attention": "Attention and probability maps (reference: entmax; naive MLA decoding)",
               "codes": "Discrete codes (reference: vector-quantize-pytorch)",
-              "diffusion": "Diffusion samplers (reference: diffusers schedulers)"}
-    parts = [k for k in ("attention", "codes", "diffusion") if k in S]
+              "diffusion": "Diffusion samplers (reference: diffusers schedulers)",
+              "training": "Muon (reference: torch.optim.Muon)",
+              "matrices": "Low-rank approximation (reference: scipy.linalg.interpolative, numpy matmul)",
+              "text": "BM25 search (reference: rank-bm25)"}
+    parts = [k for k in ("attention", "codes", "diffusion", "training", "matrices", "text") if k in S]
     if parts:
         L += ["### Against the reference packages", "",
               "| part | benchmark | ours | reference | ratio | notes |", "|---|---|---:|---:|---:|---|"]
@@ -490,7 +516,7 @@ def main(argv: list[str]) -> int:
         sections = [s for s in sections if s not in ("chapters", "widgets", "build")]
     funcs = {"chapters": bench_chapters, "widgets": bench_widgets, "build": bench_build,
              "topk": bench_topk, "attention": bench_attention, "codes": bench_codes,
-             "diffusion": bench_diffusion}
+             "diffusion": bench_diffusion, "training": bench_training, "matrices": bench_matrices, "text": bench_text}
     res = {"machine": _machine(), "quick": args.quick, "sections": {}, "section_seconds": {}}
     t_all = time.perf_counter()
     for name in sections:

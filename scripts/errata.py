@@ -20,6 +20,35 @@ def chapters() -> list[Path]:
     return booktoc.chapters()
 
 
+GLUE = re.compile(r"\{glue:text\}`([^`:]+)(?::([^`]*))?`")
+
+
+def glued_values(ipynb: Path) -> dict[str, str]:
+    """The values a chapter glued (MyST-NB stores them as papermill records in its outputs)."""
+    import json
+    out = {}
+    if not ipynb.exists():
+        return out
+    for cell in json.loads(ipynb.read_text()).get("cells", []):
+        for o in cell.get("outputs", []):
+            rec = o.get("metadata", {}).get("scrapbook")
+            if rec:
+                out[rec["name"]] = o["data"].get(rec["mime_prefix"] + "text/plain", "")
+    return out
+
+
+def paste(body: str, values: dict[str, str], where: Path) -> str:
+    """Replace {glue:text}`name[:fmt]` by the chapter's glued value: the errata page is a plain
+    page, so it cannot read another notebook's glue at build time."""
+    def one(m):
+        name, fmt = m.group(1), m.group(2)
+        if name not in values:
+            raise SystemExit(f"{where}: erratum uses {name!r}, which the executed chapter does not glue")
+        v = values[name]
+        return format(float(v), fmt) if fmt else v
+    return GLUE.sub(one, body)
+
+
 def render() -> str:
     out = ["# Errata", "",
            "Places where a post, its printed code or the paper it discusses is wrong or fragile, as",
@@ -32,8 +61,9 @@ def render() -> str:
             continue
         rel = md.relative_to(ROOT / "book").with_suffix("")
         out += [f"## {{doc}}`/book/{rel.as_posix()}`", ""]
+        values = glued_values(md.with_suffix(".ipynb"))
         for body in found:
-            out += [":::{admonition} Erratum", ":class: erratum", body.rstrip(), ":::", ""]
+            out += [":::{admonition} Erratum", ":class: erratum", paste(body.rstrip(), values, md), ":::", ""]
     return "\n".join(out).rstrip() + "\n"
 
 

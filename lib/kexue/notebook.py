@@ -51,7 +51,9 @@ def use_style() -> None:
 def setup(seed: int = 0, threads: int = 1, show_macros: bool = True) -> None:
     """Seed numpy/torch/random, fix torch's thread count, apply the figure style, show macros."""
     import torch
+    from threadpoolctl import threadpool_limits
     torch.set_num_threads(threads)
+    threadpool_limits(threads)            # BLAS too: oversubscribed OpenBLAS runs many times slower
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)

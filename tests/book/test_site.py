@@ -161,3 +161,25 @@ def test_smooth_topk_temperature_slider_changes_the_bars(browser, tmp_path):
         page.screenshot(path=str(out / "smooth-topk-explorer.png"))
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_solutions_are_folded_and_verdicts_are_words(browser, doc):
+    """Below the Exercises heading nothing a solution computes shows until the reader unfolds
+    it; the claims table shows a worded verdict on every row, never a bare tick."""
+    page, _ = open_page(browser, (HTML / f"{doc}.html").as_uri())
+    try:
+        visible = page.evaluate("""() => {
+          const sec = document.querySelector('section#exercises');
+          if (!sec) return null;
+          return [...sec.querySelectorAll('.cell_output')].filter(o => o.checkVisibility() && !o.closest('details:not([open])')).length;
+        }""")
+        assert visible is not None, "no Exercises section"
+        assert visible == 0, f"{visible} solution output(s) visible without unfolding"
+        verdicts = page.locator("table.kx-claims td.kx-verdict").all_inner_texts()
+        allowed = {"reproduced", "partly reproduced", "not reproduced", "the post is wrong",
+                   "derivation shown, not tested"}
+        assert verdicts and set(verdicts) <= allowed, set(verdicts) - allowed
+        assert "✔" not in page.locator("table.kx-claims").inner_text()
+    finally:
+        page.close()
