@@ -21,34 +21,17 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import scipy.linalg.interpolative as sli
 from threadpoolctl import threadpool_limits
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchutil import interleaved as _interleaved, row as _row  # noqa: E402
+
 from kexue.matrices import interpolative as ID
 from kexue.matrices import lowrank_cr as CR
-
-
-def _interleaved(ours, ref, rounds: int) -> tuple[list[float], list[float]]:
-    """Time ours() and ref() alternately (who goes first alternates too); one warm-up each."""
-    ours()
-    ref()
-    t_ours, t_ref = [], []
-    for k in range(rounds):
-        pair = ((ours, t_ours), (ref, t_ref)) if k % 2 == 0 else ((ref, t_ref), (ours, t_ours))
-        for fn, acc in pair:
-            t0 = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - t0)
-    return t_ours, t_ref
-
-
-def _row(name: str, t_ours: list[float], t_ref: list[float], **extra) -> dict:
-    mo, mr = statistics.median(t_ours), statistics.median(t_ref)
-    return {"name": name, "ours_s": mo, "ref_s": mr, "ratio": mo / mr,
-            "spread_ours": (max(t_ours) - min(t_ours)) / mo, "spread_ref": (max(t_ref) - min(t_ref)) / mr,
-            "rounds": len(t_ours), **extra}
 
 
 def low_rank_plus_noise(n: int, rank: int, noise: float = 1e-3, seed: int = 0) -> np.ndarray:

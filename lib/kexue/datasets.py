@@ -38,13 +38,16 @@ def digits(scale: str = "unit", *, as_images: bool = False, dtype: str = "float6
     return x.astype(dtype), d.target.astype(np.int64)
 
 
-def _rounded(obj: Any, digits: int) -> Any:
+def rounded(obj: Any, digits: int) -> Any:
+    """Round every float in a nested structure (dicts, lists, arrays) to `digits` significant
+    digits: small, deterministic JSON for committed outputs and explorer frames. -0.0 becomes
+    0.0; a NaN or inf raises ValueError."""
     if isinstance(obj, dict):
-        return {str(k): _rounded(v, digits) for k, v in obj.items()}
+        return {str(k): rounded(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_rounded(v, digits) for v in obj]
+        return [rounded(v, digits) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _rounded(obj.tolist(), digits)
+        return rounded(obj.tolist(), digits)
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):
@@ -53,7 +56,7 @@ def _rounded(obj: Any, digits: int) -> Any:
         v = float(obj)
         if not math.isfinite(v):
             raise ValueError(f"values must be finite, got {v}")
-        return float(f"{v:.{digits}g}")
+        return float(f"{v:.{digits}g}") + 0.0            # + 0.0: no "-0"
     return obj
 
 
@@ -66,7 +69,7 @@ def save_run(name: str, result: dict, *, digits: int = 6, directory: Path | None
         raise ValueError(f"result must be a dict, got {type(result).__name__}")
     check_int_in(digits, 2, 17, name="digits")
     path = (directory or DATA_DIR) / f"{name}.json"
-    path.write_text(json.dumps(_rounded(result, digits), indent=1, sort_keys=True) + "\n")
+    path.write_text(json.dumps(rounded(result, digits), indent=1, sort_keys=True) + "\n")
     return path
 
 

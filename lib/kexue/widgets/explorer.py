@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .._validate import check_choice, check_int_in
+from ..datasets import rounded
 from .draw import display_figure, draw_frame
 from .frames import check_frame
 
@@ -69,23 +70,12 @@ class Dropdown:
 
 
 def round_frame(obj: Any, digits: int = 4) -> Any:
-    """Round every float to `digits` significant digits (JSON stays small and deterministic)."""
-    if isinstance(obj, dict):
-        return {k: round_frame(v, digits) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [round_frame(v, digits) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return round_frame(obj.tolist(), digits)
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        if not math.isfinite(v):
-            raise ValueError(f"frame contains a non-finite number ({v}); compute must not emit one")
-        return float(f"{v:.{digits}g}") + 0.0        # + 0.0: no "-0" in a readout
-    return obj
+    """Round every float of a frame to `digits` significant digits (JSON stays small and
+    deterministic); :func:`kexue.datasets.rounded` does the work."""
+    try:
+        return rounded(obj, digits)
+    except ValueError as err:
+        raise ValueError(f"frame contains a non-finite number ({err}); compute must not emit one") from None
 
 
 class Explorer:

@@ -26,13 +26,6 @@ def test_solvers_frames_report_the_solver_error():
     assert len(ex.frames()) == 4 * 3
 
 
-def test_every_control_changes_the_frame():
-    ex = X.solvers(n_samples=20, n_paths=1, budgets=(3, 5))
-    base = ex.update(solver="euler", budget=5)
-    assert ex.update(solver="heun", budget=5)["text"] != base["text"]
-    assert ex.update(solver="euler", budget=3)["text"] != base["text"]
-
-
 def test_the_module_lists_zero_argument_factories():
     assert X.EXPLORERS == (X.solvers,)
 

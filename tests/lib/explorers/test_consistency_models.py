@@ -28,13 +28,6 @@ def test_crossing_frames_report_the_library_numbers():
     assert len(ex.frames()) == 25
 
 
-def test_every_control_changes_the_frame():
-    ex = X.crossing(n_paths=2)
-    base = ex.update(t=0.6, steps=2)
-    assert ex.update(t=0.6, steps=8)["text"] != base["text"]
-    assert ex.update(t=0.2, steps=2)["text"] != base["text"]
-
-
 def test_the_module_lists_zero_argument_factories():
     assert X.EXPLORERS == (X.crossing,)
 

@@ -30,11 +30,5 @@ def test_frame_numbers_come_from_the_simulation(explorer):
     assert f"{B.load_metrics(r['F'][20])['max_load_ratio']:.2f}" in fr["text"]
 
 
-@pytest.mark.parametrize("param,values", [("rule", ("none", "fp")), ("skew", (1.0, 2.0)),
-                                          ("step", (0, 40))])
-def test_every_control_changes_the_frame(explorer, param, values):
-    assert explorer.update(**{param: values[0]}) != explorer.update(**{param: values[1]})
-
-
 def test_static_fits(explorer):
     assert len(explorer.static().data) < 1_200_000

@@ -23,13 +23,6 @@ def test_schedules_shift_by_two_log_s():
     assert len(ex.frames()) == 4
 
 
-def test_every_control_changes_the_frame():
-    ex = X.schedules()
-    base = ex.update(base="cosine", s=4)
-    assert ex.update(base="linear", s=4)["panels"][0]["series"][0]["y"] != base["panels"][0]["series"][0]["y"]
-    assert ex.update(base="cosine", s=2)["text"] != base["text"]
-
-
 def test_the_module_lists_zero_argument_factories():
     assert X.EXPLORERS == (X.schedules,)
 
