@@ -304,6 +304,18 @@ def softsign(x, eps: float):
     return x / np.hypot(x, eps)
 
 
+def _clip_moment_args(a, b):
+    """Validated, broadcast (a, b), the mask b < 1e-3 where the closed forms cancel (series
+    used there), and b with those entries replaced by 1 so the closed form stays finite."""
+    a, _ = as_float_array(a, name="a", min_ndim=0)
+    b, _ = as_float_array(b, name="b", min_ndim=0)
+    a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))
+    if (b < 0).any():
+        raise ValueError("b must be >= 0")
+    small = b < 1e-3
+    return a, b, small, np.where(small, 1.0, b)
+
+
 def clip_mean(a, b):
     """E[clip((a + z) / b, -1, 1)], z ~ N(0, 1), in closed form (the post's first moment with
     a = g sqrt(B) / sigma, b = eps sqrt(B) / sigma):
@@ -311,13 +323,7 @@ def clip_mean(a, b):
       + (exp(-(a+b)^2/2) - exp(-(a-b)^2/2)) / (b sqrt(2 pi)).
     Below b = 1e-3, where the formula cancels (rounding ~1e-16 / b), the series
     erf(a / sqrt2) - a b^2 phi(a) / 3 + O(b^4) is used instead."""
-    a, _ = as_float_array(a, name="a", min_ndim=0)
-    b, _ = as_float_array(b, name="b", min_ndim=0)
-    a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))
-    if (b < 0).any():
-        raise ValueError("b must be >= 0")
-    small = b < 1e-3
-    bs = np.where(small, 1.0, b)
+    a, b, small, bs = _clip_moment_args(a, b)
     ep, em = special.erf((a + bs) / math.sqrt(2)), special.erf((a - bs) / math.sqrt(2))
     val = 0.5 * (ep + em) + a / (2 * bs) * (ep - em) + (
         np.exp(-(a + bs) ** 2 / 2) - np.exp(-(a - bs) ** 2 / 2)) / (bs * math.sqrt(2 * math.pi))
@@ -333,13 +339,7 @@ def clip_second_moment(a, b):
                        + lo phi(lo) - hi phi(hi)] / b^2.
     Below b = 1e-3 (where the 1/b^2 term cancels) the series
     1 - phi(a) (4b/3 + 2 (a^2 - 1) b^3 / 15) + O(b^5) is used; b -> 0 gives 1."""
-    a, _ = as_float_array(a, name="a", min_ndim=0)
-    b, _ = as_float_array(b, name="b", min_ndim=0)
-    a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))
-    if (b < 0).any():
-        raise ValueError("b must be >= 0")
-    small = b < 1e-3
-    bs = np.where(small, 1.0, b)
+    a, b, small, bs = _clip_moment_args(a, b)
     # z ranges: (a + z)/b in [-1, 1]  <=>  z in [-b - a, b - a] = [lo, hi]
     lo, hi = -bs - a, bs - a
     Phi, phi = special.ndtr, lambda t: np.exp(-t * t / 2) / math.sqrt(2 * math.pi)

@@ -13,11 +13,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:diffusers.*"
                                         "ignore::DeprecationWarning:numpy.*")
 
 
-@pytest.fixture(scope="module")
-def gm():
-    return D.random_mixture(8, 4, 0.2, seed=0)
-
-
 def test_fit_amed_never_worse_than_dpm2_on_training_noise(gm):
     x = 80 * np.random.default_rng(5).standard_normal((300, gm.dim))
     s = D.karras_sigmas(4)

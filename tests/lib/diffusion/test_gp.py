@@ -15,12 +15,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:diffusers.*"
                                         "ignore::DeprecationWarning:numpy.*")
 
 
-@pytest.fixture(scope="module")
-def gp_pair():
-    P = D.gp_spectrum(16, "bandpass", k0=2.0, width=0.6)
-    return P, D.pooled_spectrum(P, 2)
-
-
 def test_gp_sample_has_the_spectrum_and_pooled_fraction_matches_monte_carlo():
     P = D.gp_spectrum(32, "powerlaw", alpha=2.0)
     assert np.isclose(P.mean(), 1.0) and np.allclose(P, np.roll(P[::-1, ::-1], 1, (0, 1)))

@@ -15,11 +15,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:diffusers.*"
                                         "ignore::DeprecationWarning:numpy.*")
 
 
-@pytest.fixture(scope="module")
-def gm():
-    return D.random_mixture(8, 4, 0.2, seed=0)
-
-
 def _diffusers_run(cls, gm, n_steps, rng):
     sch = cls(use_karras_sigmas=True, prediction_type="epsilon")
     sch.set_timesteps(n_steps)

@@ -10,12 +10,6 @@ torch.set_num_threads(1)
 FAST = settings(max_examples=30, deadline=None)
 
 
-@pytest.fixture(scope="module")
-def den():
-    torch.manual_seed(0)
-    return D.EDMDenoiser(D.TinyUNet(channels=4, levels=2, emb_dim=8)).eval()
-
-
 def test_skip_scale_schedule_is_linear_from_top_to_bottom():
     assert D.skip_scale_schedule(3, 0.7) == pytest.approx([1.0, 0.85, 0.7])
     assert D.skip_scale_schedule(4, 0.8, 0.8) == pytest.approx([0.8] * 4)

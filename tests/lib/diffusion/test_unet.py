@@ -11,12 +11,6 @@ torch.set_num_threads(1)
 FAST = settings(max_examples=30, deadline=None)
 
 
-@pytest.fixture(scope="module")
-def den():
-    torch.manual_seed(0)
-    return D.EDMDenoiser(D.TinyUNet(channels=4, levels=2, emb_dim=8)).eval()
-
-
 def test_signed_digit_images_span_minus_one_to_one():
     x = torch.from_numpy(kexue.datasets.digits("signed", as_images=True, dtype="float32")[0])[:, None]
     assert x.shape == (1797, 1, 8, 8) and x.min() == -1 and x.max() == 1

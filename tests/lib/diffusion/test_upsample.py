@@ -15,12 +15,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:diffusers.*"
                                         "ignore::DeprecationWarning:numpy.*")
 
 
-@pytest.fixture(scope="module")
-def gp_pair():
-    P = D.gp_spectrum(16, "bandpass", k0=2.0, width=0.6)
-    return P, D.pooled_spectrum(P, 2)
-
-
 def test_pool_and_upsample_match_torch():
     x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
     assert torch.allclose(D.avg_pool(x, 2), torch.nn.functional.avg_pool2d(x, 2))
