@@ -71,3 +71,16 @@ def test_readme_lists_every_chapter_and_the_commands():
         assert f"{ch}.md" in readme, f"README's chapter list lacks {ch}"
     ci = (ROOT / ".ci/run").read_text()
     assert "make test" in ci
+
+
+def test_bench_harness_reports_a_ratio_near_one_for_a_function_against_itself():
+    """The interleaved timer has no side bias: the same work on both sides gives ratio 0.8-1.25."""
+    import benchutil
+    import numpy as np
+    a = np.random.default_rng(0).standard_normal((120, 120))
+    work = lambda: np.linalg.svd(a)  # noqa: E731
+    r = benchutil.row("self", *benchutil.interleaved(work, work, rounds=21))
+    assert 0.8 <= r["ratio"] <= 1.25, r
+    slow = lambda: (np.linalg.svd(a), np.linalg.svd(a), np.linalg.svd(a))  # noqa: E731
+    r3 = benchutil.row("3x", *benchutil.interleaved(slow, work, rounds=9))
+    assert 2.0 <= r3["ratio"] <= 4.5, r3  # and it does see a threefold difference

@@ -32,9 +32,12 @@ def test_setup_fixes_threads_seed_and_style():
     import matplotlib as mpl
     N.setup(seed=3, threads=1, show_macros=False)
     assert torch.get_num_threads() == 1
-    a = np.random.rand()
+    a, t = np.random.rand(), torch.rand(3)
     N.setup(seed=3, threads=1, show_macros=False)
     assert np.random.rand() == a
+    assert torch.equal(torch.rand(3), t)  # torch's generator is seeded too
+    N.setup(seed=4, threads=1, show_macros=False)
+    assert not torch.equal(torch.rand(3), t)
     assert mpl.rcParams["figure.facecolor"] in ("white", "#ffffff", (1.0, 1.0, 1.0, 1.0))
 
 
@@ -101,5 +104,7 @@ def test_below_prints_the_bound_it_checked():
     assert N.below(-5e-10, 1e-9) == "< 1e-09"
     with pytest.raises(AssertionError):
         N.below(2e-12, 1e-12)
+    with pytest.raises(AssertionError):  # a large negative error is not small
+        N.below(-5.0, 1e-12)
     with pytest.raises(ValueError, match="^bound"):
         N.below(0.0, 0)

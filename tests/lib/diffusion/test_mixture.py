@@ -92,3 +92,16 @@ def test_isotropic_bad_input():
         g.mvt_time(1.0, 2.0)
     with pytest.raises(ValueError, match="sigma_to"):
         g.trajectory(np.ones(2), 1.0, -1.0)
+
+
+def test_responsibilities_with_unequal_stds_match_scipy_densities():
+    """With stds 0.1 and 1 the -d/2 log(s_k^2 + sigma^2) term of the posterior matters: the
+    responsibilities equal w_k N(x; mu_k, (s_k^2 + sigma^2) I) normalised, from scipy."""
+    from scipy.stats import multivariate_normal
+    means, stds, w = np.array([[0.0, 0.0], [0.5, 0.0]]), np.array([0.1, 1.0]), np.array([0.3, 0.7])
+    g = D.GaussianMixture(means, stds, w)
+    x, sigma = np.array([[0.2, 0.1], [1.5, -2.0]]), 0.05
+    dens = np.stack([w[k] * multivariate_normal(means[k], (stds[k] ** 2 + sigma ** 2) * np.eye(2)).pdf(x)
+                     for k in range(2)], -1)
+    np.testing.assert_allclose(g.responsibilities(x, sigma), dens / dens.sum(-1, keepdims=True),
+                               rtol=1e-12)

@@ -52,6 +52,7 @@ def test_a_misspelt_key_is_refused_not_ignored():
     (lambda: W.panel("t", "x", "y", xscale="symlog"), "xscale"),
     (lambda: W.panel("t", "x", "y", series=[{"kind": "pie", "x": [], "y": []}]), "series kind"),
     (lambda: W.panel("t", "x", "y", xlim=(1, 0)), "xlim"),
+    (lambda: W.panel("t", "x", "y", series=[{"kind": "line", "x": [0, 1], "y": [0]}]), "series"),
     (lambda: W.panel("t", "x", "y", xticks=([0, 1], ["a"])), "xticks"),
     (lambda: W.frame(), "panels"),
     (lambda: W.frame({"title": "t"}), "panels"),
