@@ -371,6 +371,75 @@ def _err_block(name: str, err: str) -> list[str]:
     return [f"**{name} failed:**", "", "```", err.strip()[-2000:], "```", ""]
 
 
+def _md_chapters(c: dict) -> list[str]:
+    L = [f"Max {_t(c['max_s'])}, median {_t(c['median_s'])}; cap {c['cap_s']:.0f} s per "
+         f"chapter: " + (f"**over the cap: {', '.join(c['over_cap'])}**" if c["over_cap"]
+                         else "every chapter is under it") + ".", "",
+         "| chapter | time | under 30 s |", "|---|---:|:---:|"]
+    for r in c["rows"]:
+        ok = "—" if r["seconds"] is None else ("yes" if not r["over_cap"] else "**no**")
+        L.append(f"| {r['chapter']} | {_t(r['seconds'])}"
+                 f"{' (' + r['error'] + ')' if r.get('error') else ''} | {ok} |")
+    if c.get("skipped_pages"):
+        L += ["", "Not notebooks (nothing to execute): " + ", ".join(c["skipped_pages"]) + "."]
+    return L
+
+
+def _md_widgets(w: dict) -> list[str]:
+    L = [f"Goal: p95 ≤ {w['goal_ms']:.0f} ms. {w['meeting_goal']} of {w['total']} "
+         "explorers meet it.", "",
+         "| chapter | explorer | states | JSON bytes | p50 | p95 | ≤ 100 ms |",
+         "|---|---|---:|---:|---:|---:|:---:|"]
+    for r in w["rows"]:
+        L.append(f"| {r['chapter']} | {r['explorer']} | {r['states']} | {r['json_bytes']} | "
+                 f"{r['update_p50_ms']:.0f} ms | {r['update_p95_ms']:.0f} ms | "
+                 f"{'yes' if r['meets_goal'] else '**no**'} |")
+    for e in w["errors"]:
+        L.append(f"\n**{e['chapter']} failed in the widget pass:** {e['error']}")
+    return L
+
+
+def _md_build(b: dict) -> list[str]:
+    L = [f"`jupyter-book {b['command'].split(' --path-output')[0]}` (from the executed "
+         f".ipynb, no execution): {_t(b['seconds'])}"
+         + ("." if b["ok"] else f", **failed (exit {b['returncode']})**.")]
+    if not b["ok"]:
+        L += ["", "```", b.get("output_tail", "").strip()[-2000:], "```"]
+    return L
+
+
+def _md_topk(t: dict) -> list[str]:
+    L = [f"A ({t['shape'][0]}, {t['shape'][1]}) {t['dtype']} tensor, loss = sum(output × "
+         "fixed random tensor), `.backward()`; median of repeats after a warm-up, each "
+         "configuration in a fresh process. torch.topk: values forward and backward through "
+         "them; torch.softmax: forward and backward. Memory: " + t["memory"] + ".", "",
+         "| method | k | ours | torch.topk | torch.softmax | ours / topk | ours / softmax "
+         "| peak RSS Δ ours / topk / softmax (MiB) | notes |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in t["rows"]:
+        note = r.get("skipped") or (r.get("error", "").strip().splitlines() or [""])[-1]
+        if r["method"] == "GradTopK" and r.get("repeats"):
+            note = (note + "; " if note else "") + f"{r['repeats']} repeat{'s' if r['repeats'] != 1 else ''}"
+        mem = "/".join("—" if v is None else f"{v:.0f}" for v in
+                       (r.get("peak_rss_delta_mib"), r.get("topk_peak_rss_delta_mib"),
+                        r.get("softmax_peak_rss_delta_mib")))
+        ms = r.get("ms")
+        L.append(f"| {r['method']} | {r['k']} | {_t(None if ms is None else ms / 1e3)} | "
+                 f"{_t(None if r['topk_ms'] is None else r['topk_ms'] / 1e3)} | "
+                 f"{_t(None if r['softmax_ms'] is None else r['softmax_ms'] / 1e3)} | "
+                 f"{_r(r.get('ratio_topk'))} | {_r(r.get('ratio_softmax'))} | {mem} | {note} |")
+    return L
+
+
+# section key -> (heading, renderer of its result); a section that failed shows its error instead
+_MD_SECTIONS = {
+    "chapters": ("Chapter execution (kernel start included)", _md_chapters),
+    "widgets": ("Widget update latency (compute + matplotlib draw, up to 20 states each)", _md_widgets),
+    "build": ("HTML build", _md_build),
+    "topk": ("Smooth Top-k: forward + backward", _md_topk),
+}
+
+
 def render_md(res: dict) -> str:
     m = res["machine"]
     L = [f"Measured {m['date']} with `make bench` (`scripts/bench.py`{' --quick' if res['quick'] else ''}"
@@ -379,81 +448,10 @@ def render_md(res: dict) -> str:
          "Ratios are ours / reference: below 1 means ours is faster. Timings are machine-dependent.",
          ""]
     S = res["sections"]
-
-    if "chapters" in S:
-        c = S["chapters"]
-        L += ["### Chapter execution (kernel start included)", ""]
-        if "error" in c:
-            L += _err_block("chapters", c["error"])
-        else:
-            L += [f"Max {_t(c['max_s'])}, median {_t(c['median_s'])}; cap {c['cap_s']:.0f} s per "
-                  f"chapter: " + (f"**over the cap: {', '.join(c['over_cap'])}**" if c["over_cap"]
-                                  else "every chapter is under it") + ".", "",
-                  "| chapter | time | under 30 s |", "|---|---:|:---:|"]
-            for r in c["rows"]:
-                ok = "—" if r["seconds"] is None else ("yes" if not r["over_cap"] else "**no**")
-                L.append(f"| {r['chapter']} | {_t(r['seconds'])}"
-                         f"{' (' + r['error'] + ')' if r.get('error') else ''} | {ok} |")
-            if c.get("skipped_pages"):
-                L += ["", "Not notebooks (nothing to execute): " + ", ".join(c["skipped_pages"]) + "."]
-            L.append("")
-
-    if "widgets" in S:
-        w = S["widgets"]
-        L += ["### Widget update latency (compute + matplotlib draw, up to 20 states each)", ""]
-        if "error" in w:
-            L += _err_block("widgets", w["error"])
-        else:
-            L += [f"Goal: p95 ≤ {w['goal_ms']:.0f} ms. {w['meeting_goal']} of {w['total']} "
-                  "explorers meet it.", "",
-                  "| chapter | explorer | states | JSON bytes | p50 | p95 | ≤ 100 ms |",
-                  "|---|---|---:|---:|---:|---:|:---:|"]
-            for r in w["rows"]:
-                L.append(f"| {r['chapter']} | {r['explorer']} | {r['states']} | {r['json_bytes']} | "
-                         f"{r['update_p50_ms']:.0f} ms | {r['update_p95_ms']:.0f} ms | "
-                         f"{'yes' if r['meets_goal'] else '**no**'} |")
-            for e in w["errors"]:
-                L.append(f"\n**{e['chapter']} failed in the widget pass:** {e['error']}")
-            L.append("")
-
-    if "build" in S:
-        b = S["build"]
-        L += ["### HTML build", ""]
-        if "error" in b:
-            L += _err_block("build", b["error"])
-        else:
-            L += [f"`jupyter-book {b['command'].split(' --path-output')[0]}` (from the executed "
-                  f".ipynb, no execution): {_t(b['seconds'])}"
-                  + ("." if b["ok"] else f", **failed (exit {b['returncode']})**."), ""]
-            if not b["ok"]:
-                L += ["```", b.get("output_tail", "").strip()[-2000:], "```", ""]
-
-    if "topk" in S:
-        t = S["topk"]
-        L += ["### Smooth Top-k: forward + backward", ""]
-        if "error" in t:
-            L += _err_block("topk", t["error"])
-        else:
-            L += [f"A ({t['shape'][0]}, {t['shape'][1]}) {t['dtype']} tensor, loss = sum(output × "
-                  "fixed random tensor), `.backward()`; median of repeats after a warm-up, each "
-                  "configuration in a fresh process. torch.topk: values forward and backward through "
-                  "them; torch.softmax: forward and backward. Memory: " + t["memory"] + ".", "",
-                  "| method | k | ours | torch.topk | torch.softmax | ours / topk | ours / softmax "
-                  "| peak RSS Δ ours / topk / softmax (MiB) | notes |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-            for r in t["rows"]:
-                note = r.get("skipped") or (r.get("error", "").strip().splitlines() or [""])[-1]
-                if r["method"] == "GradTopK" and r.get("repeats"):
-                    note = (note + "; " if note else "") + f"{r['repeats']} repeat{'s' if r['repeats'] != 1 else ''}"
-                mem = "/".join("—" if v is None else f"{v:.0f}" for v in
-                               (r.get("peak_rss_delta_mib"), r.get("topk_peak_rss_delta_mib"),
-                                r.get("softmax_peak_rss_delta_mib")))
-                ms = r.get("ms")
-                L.append(f"| {r['method']} | {r['k']} | {_t(None if ms is None else ms / 1e3)} | "
-                         f"{_t(None if r['topk_ms'] is None else r['topk_ms'] / 1e3)} | "
-                         f"{_t(None if r['softmax_ms'] is None else r['softmax_ms'] / 1e3)} | "
-                         f"{_r(r.get('ratio_topk'))} | {_r(r.get('ratio_softmax'))} | {mem} | {note} |")
-            L.append("")
+    for key, (heading, render) in _MD_SECTIONS.items():
+        if key in S:
+            L += [f"### {heading}", ""]
+            L += _err_block(key, S[key]["error"]) if "error" in S[key] else render(S[key]) + [""]
 
     titles = {"attention": "Attention and probability maps (reference: entmax; naive MLA decoding)",
               "codes": "Discrete codes (reference: vector-quantize-pytorch)",

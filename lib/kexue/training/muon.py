@@ -185,6 +185,15 @@ def muon_update(grad: torch.Tensor, buf: torch.Tensor, momentum: float = 0.95,
     return O * rms_matched_scale(tuple(grad.shape), rule)
 
 
+def closure_loss(closure) -> Any:
+    """An optimiser step's optional closure, evaluated with gradients on (the loss, or None).
+    Shared by the chapters' optimisers (Muon here, spectral weight decay). torch only."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class MuonLite(torch.optim.Optimizer):
     """Muon for 2-D parameters: W <- W (1 - lr wd) - lr * muon_update(grad).
 
@@ -213,10 +222,7 @@ class MuonLite(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for g in self.param_groups:
             for p in g["params"]:
                 if p.grad is None:

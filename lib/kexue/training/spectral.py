@@ -21,6 +21,7 @@ import torch
 
 from .._validate import (as_float_array, check_choice, check_in_range, check_int_in,
                          check_nonnegative, check_positive, like_input)
+from .muon import closure_loss
 
 __all__ = ["spectral_norm_grad", "top_singular_triple", "power_iteration",
            "power_iteration_errors", "power_iteration_tan_theory", "spectral_decay_direction",
@@ -287,10 +288,7 @@ class SpectralAdamW(torch.optim.AdamW):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         saved = []
         for group in self.param_groups:
             wd, lr = group["weight_decay"], group["lr"]

@@ -25,6 +25,15 @@ from .frames import check_frame
 MAX_STATIC_BYTES = 1_200_000     # one explorer's JSON; keeps an executed notebook under 2 MB
 
 
+def _check_control(kind: str, name: str, field: str, options: Sequence[Any], default: Any,
+                   at_least: int) -> None:
+    """A control's grid has at least `at_least` entries and contains its default."""
+    if len(options) < at_least:
+        raise ValueError(f"{field} of {kind} {name!r} must have at least {at_least} "
+                         f"entr{'ies' if at_least > 1 else 'y'}, got {len(options)}")
+    check_choice(default, list(options), name=f"default of {kind} {name!r}")
+
+
 @dataclass(frozen=True)
 class Slider:
     """A slider over a fixed grid of numbers (the same grid live and kernel-free)."""
@@ -35,11 +44,7 @@ class Slider:
     fmt: str = "{:.3g}"
 
     def __post_init__(self):
-        if len(self.values) < 2:
-            raise ValueError(f"values of slider {self.name!r} must have at least 2 entries")
-        if self.default not in list(self.values):
-            raise ValueError(f"default of slider {self.name!r} must be one of its values, "
-                             f"got {self.default!r}")
+        _check_control("slider", self.name, "values", self.values, self.default, at_least=2)
 
     @property
     def options(self) -> list:
@@ -59,9 +64,7 @@ class Dropdown:
     names: Sequence[str] | None = None
 
     def __post_init__(self):
-        if len(self.options) < 1:
-            raise ValueError(f"options of dropdown {self.name!r} must not be empty")
-        check_choice(self.default, list(self.options), name=f"default of dropdown {self.name!r}")
+        _check_control("dropdown", self.name, "options", self.options, self.default, at_least=1)
         if self.names is not None and len(self.names) != len(self.options):
             raise ValueError(f"names of dropdown {self.name!r} must match its options in length")
 

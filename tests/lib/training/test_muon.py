@@ -216,3 +216,12 @@ def test_bad_inputs_name_the_parameter():
         MU.norm_bound_path(np.ones((2, 2)), 0.1, 0.1, 3, "fixed")
     with pytest.raises(ValueError, match="lam"):
         MU.norm_bound_path(np.ones((2, 2)), 0.1, 0.0, 3)
+
+
+def test_closure_loss_evaluates_with_gradients_on_even_under_no_grad():
+    w = torch.ones(2, requires_grad=True)
+    from kexue.training.muon import closure_loss
+    assert closure_loss(None) is None
+    with torch.no_grad():
+        loss = closure_loss(lambda: (w * w).sum())
+    assert loss.requires_grad and float(loss) == 2.0
