@@ -59,6 +59,8 @@ def check_nonnegative(value: Any, *, name: str) -> float:
 def check_in_range(value: Any, lo: float, hi: float, *, name: str,
                    lo_open: bool = False, hi_open: bool = False) -> float:
     """A finite real number in the interval [lo, hi] (ends open where asked)."""
+    if math.isnan(lo) or math.isnan(hi) or not lo <= hi:
+        raise ValueError(f"the interval for {name} must have lo <= hi (no NaN), got [{lo}, {hi}]")
     v = check_real(value, name=name)
     bad = (v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi))
     if bad:

@@ -113,3 +113,12 @@ def test_check_values_in_and_check_decreasing():
         V.check_decreasing([1.0, 1.0], name="s")
     with pytest.raises(ValueError, match="^s must be 1-D"):
         V.check_decreasing([1.0], name="s")
+
+
+def test_check_in_range_refuses_a_nan_or_reversed_interval():
+    """A NaN end would make every comparison False and accept anything."""
+    with pytest.raises(ValueError, match="interval for x"):
+        V.check_in_range(5.0, float("nan"), 1.0, name="x")
+    with pytest.raises(ValueError, match="interval for x"):
+        V.check_in_range(0.5, 1.0, 0.0, name="x")
+    assert V.check_in_range(0.5, 0, float("inf"), name="x") == 0.5
