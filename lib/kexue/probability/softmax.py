@@ -18,14 +18,18 @@ import torch
 from scipy import stats
 
 from .._validate import (as_float_array, as_float_ndarray, as_float_tensor, check_choice,
-                         check_class_indices, check_in_range, check_int_in, check_positive,
+                         check_class_indices, check_in_range, check_int_in, check_nonnegative,
+                         check_positive,
                          check_real, check_shape, check_tensor, like_input)
 
 __all__ = ["sigmoid", "softmax", "logsumexp", "softmax_jacobian", "taylor_softmax",
            "sparse_softmax", "sparse_softmax_loss", "NOISES", "perturb_max", "perturb_max_mc",
            "sparsemax", "sparsemax_threshold", "naive_sparsemax_post", "sparsemax_loss",
            "entmax15", "entmax_bisect", "relu_exp_gap", "stopgrad_surrogate_loss",
-           "naive_stopgrad_loss_post", "surrogate_inputs", "ZOO_MAPS", "zoo_map"]
+           "naive_stopgrad_loss_post", "surrogate_inputs", "ZOO_MAPS", "zoo_map",
+           "accuracy_loss", "LINEAR_LOSSES", "fit_linear_classifier", "am_softmax_loss",
+           "cosine_softmax_max_prob", "fit_cosine_classifier", "taylor_features",
+           "taylor_linear_attention"]
 
 
 def sigmoid(x: Any):
@@ -92,7 +96,7 @@ def taylor_softmax(x: Any, k: int = 2):
 def sparse_softmax(x: Any, k: int):
     """Softmax restricted to the k largest logits (zero elsewhere). numpy or torch.
 
-    Chapter softmax-alternatives, Sparse Softmax (arXiv:2405.10512 / kexue.fm/archives/7915).
+    Chapter softmax-alternatives, Sparse Softmax (arXiv:2112.12433 / kexue.fm/archives/8046).
     Ties at the k-th value are broken by position.
     """
     t, is_torch = as_float_tensor(x, name="x")
@@ -336,3 +340,173 @@ def zoo_map(x: Any, name: str, tau: float = 1.0, alpha: float = 1.5, k: int = 3)
         return sparsemax(z)
     return entmax_bisect(z, alpha)
 
+
+
+# ----------------------------------------------------------------------------------------------
+# losses around softmax: -p_t, AM-Softmax, and linear classifiers trained with them
+# ----------------------------------------------------------------------------------------------
+
+LINEAR_LOSSES = ("ce", "neg_pt", "sparse")
+
+
+def accuracy_loss(x: Any, target: Any):
+    """-p_t = -softmax(x)_t, the negated smooth accuracy. numpy or torch.
+
+    Chapter softmax-alternatives. Its gradient is p_t (p - onehot(t)): cross-entropy's gradient
+    times p_t, so it fades exactly where the model is wrong (p_t small).
+    """
+    t, is_torch = as_float_tensor(x, name="x")
+    tt = check_class_indices(target, t.shape[-1], t.shape[:-1])
+    return like_input(-torch.softmax(t, -1).gather(-1, tt.unsqueeze(-1)).squeeze(-1), is_torch)
+
+
+def _loss_logit_grad(z: np.ndarray, onehot: np.ndarray, loss: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row loss and its gradient in the logits z (..., N, C), closed form (numpy)."""
+    if loss == "sparse":                       # softmax over the top k and the target
+        kth = -np.partition(-z, k - 1, axis=-1)[..., k - 1:k]
+        z = np.where((z >= kth) | (onehot > 0), z, -np.inf)
+    zmax = z.max(-1, keepdims=True)
+    e = np.exp(z - zmax)
+    tot = e.sum(-1, keepdims=True)
+    p = e / tot
+    if loss == "neg_pt":
+        pt = (p * onehot).sum(-1)
+        return -pt, pt[..., None] * (p - onehot)          # d(-p_t)/dz = p_t (p - e_t)
+    zt = np.where(onehot > 0, z, 0.0).sum(-1)
+    return np.log(tot[..., 0]) + zmax[..., 0] - zt, p - onehot   # d(lse - z_t)/dz = p - e_t
+
+
+def fit_linear_classifier(X: Any, y: Any, loss: str = "ce", steps: int = 150, lr: float = 0.5,
+                          k: int = 3, init_scale: float = 0.01, seed: int = 0,
+                          checkpoints: tuple = ()) -> dict:
+    """Full-batch gradient descent on logits z = X W + b with one of three losses. numpy.
+
+    Chapter softmax-alternatives: "ce" (cross-entropy, gradient p - e_t), "neg_pt" (-p_t,
+    gradient p_t (p - e_t)), "sparse" (Sparse Softmax: cross-entropy of the softmax over the
+    top-k logits and the target). X (..., N, D) and y (..., N) integer labels: a leading batch
+    axis trains independent models (one per seed or data split) in one pass. W starts at
+    init_scale * N(0, 1) (seed), b at 0. Returns {"W", "b", "log"} where log holds
+    (step, mean loss, ||W||, ||grad W||) at each step listed in ``checkpoints``.
+    """
+    Xa = as_float_ndarray(X, name="X", min_ndim=2)
+    ya = np.asarray(y)
+    if ya.shape != Xa.shape[:-1] or not np.issubdtype(ya.dtype, np.integer) or ya.min() < 0:
+        raise ValueError(f"y must hold non-negative integer labels of shape {Xa.shape[:-1]}, got {ya.shape}")
+    check_choice(loss, LINEAR_LOSSES, name="loss")
+    steps = check_int_in(steps, 1, None, name="steps")
+    lr = check_positive(lr, name="lr")
+    init_scale = check_nonnegative(init_scale, name="init_scale")
+    n_cls = int(ya.max()) + 1
+    k = check_int_in(k, 1, None, name="k")
+    k = min(k, n_cls)
+    onehot = np.eye(n_cls)[ya]
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal(Xa.shape[:-2] + (Xa.shape[-1], n_cls)) * init_scale
+    b = np.zeros(Xa.shape[:-2] + (1, n_cls))
+    n = Xa.shape[-2]
+    log = []
+    for step in range(1, steps + 1):
+        L, G = _loss_logit_grad(Xa @ W + b, onehot, loss, k)   # G: (..., N, C)
+        gW = np.swapaxes(Xa, -1, -2) @ G / n
+        if step in checkpoints:
+            log.append((step, float(L.mean()), float(np.linalg.norm(W)), float(np.linalg.norm(gW))))
+        W = W - lr * gW
+        b = b - lr * G.mean(-2, keepdims=True)
+    return {"W": W, "b": b, "log": log}
+
+
+def am_softmax_loss(cos: Any, target: Any, m: float = 0.35, tau: float = 0.1):
+    """AM-Softmax: cross-entropy of (cos - m onehot(t)) / tau, cos the cosine logits. numpy or torch.
+
+    Chapter softmax-alternatives (Wang et al. 2018): the target must beat every other class by
+    the margin m in cosine (m / tau in logits) before the loss is as small as plain cross-entropy
+    makes it at a tie. m = 0 is normalised softmax with temperature tau.
+    """
+    t, is_torch = as_float_tensor(cos, name="cos")
+    if (t.abs() > 1 + 1e-9).any():
+        raise ValueError("cos must hold cosines, entries in [-1, 1]")
+    tt = check_class_indices(target, t.shape[-1], t.shape[:-1])
+    m = check_nonnegative(m, name="m")
+    tau = check_positive(tau, name="tau")
+    z = (t - m * torch.nn.functional.one_hot(tt, t.shape[-1]).to(t.dtype)) / tau
+    return like_input(torch.logsumexp(z, -1) - z.gather(-1, tt.unsqueeze(-1)).squeeze(-1), is_torch)
+
+
+def cosine_softmax_max_prob(n: int, tau: float = 1.0) -> float:
+    """The largest p_t that all n classes of softmax(cos / tau) can reach at once. numpy.
+
+    Chapter softmax-alternatives: with unit class centres and each class's feature at its own
+    centre, the best layout is a regular simplex (cos_t = 1, every other cosine -1/(n-1)), so
+    min_t p_t <= 1 / (1 + (n-1) e^{-(1 + 1/(n-1)) / tau}); at tau = 1 and n = 10 that is about
+    a quarter, which is why AM-Softmax needs the temperature. (One class alone, with all other
+    centres opposite to it, reaches 1 / (1 + (n-1) e^{-2/tau}).)
+    """
+    n = check_int_in(n, 2, None, name="n")
+    tau = check_positive(tau, name="tau")
+    # p_t = 1 / (1 + (n-1) exp(-(1 + 1/(n-1)) / tau))
+    return float(1.0 / (1.0 + (n - 1) * np.exp(-(1.0 + 1.0 / (n - 1)) / tau)))
+
+
+def fit_cosine_classifier(X: Any, y: Any, m: float = 0.0, tau: float = 0.1, dim: int = 16,
+                          steps: int = 150, lr: float = 0.05, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train a linear encoder E and class centres C with the AM-Softmax loss (Adam). torch, float64.
+
+    Chapter softmax-alternatives. X (..., N, D), y (..., N): a leading batch axis trains
+    independent models. Features z = normalise(X E), centres normalise(C), logits cos(z, c_j).
+    Returns (E, C), detached.
+    """
+    Xt, _ = as_float_tensor(X, name="X", min_ndim=2)
+    yt = check_class_indices(y, int(np.asarray(y).max()) + 1, tuple(Xt.shape[:-1]))
+    dim = check_int_in(dim, 1, None, name="dim")
+    steps = check_int_in(steps, 1, None, name="steps")
+    lr = check_positive(lr, name="lr")
+    n_cls = int(yt.max()) + 1
+    g = torch.Generator().manual_seed(int(seed))
+    E = (torch.randn(Xt.shape[:-2] + (Xt.shape[-1], dim), generator=g, dtype=torch.float64) * 0.1).requires_grad_()
+    C = torch.randn(Xt.shape[:-2] + (dim, n_cls), generator=g, dtype=torch.float64).requires_grad_()
+    opt = torch.optim.Adam([E, C], lr=lr)
+    for _ in range(steps):
+        cos = torch.nn.functional.normalize(Xt @ E, dim=-1) @ torch.nn.functional.normalize(C, dim=-2)
+        loss = am_softmax_loss(cos.clamp(-1, 1), yt, m, tau).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return E.detach(), C.detach()
+
+
+# ----------------------------------------------------------------------------------------------
+# Taylor softmax in linear attention (BASED): e^{q.k} ~ 1 + q.k + (q.k)^2 / 2 = phi(q) . phi(k)
+# ----------------------------------------------------------------------------------------------
+
+
+def taylor_features(x: Any):
+    """phi(x) = [1, x, vec(x x^T) / sqrt 2], so phi(q) . phi(k) = 1 + q.k + (q.k)^2 / 2. numpy or torch.
+
+    Chapter softmax-alternatives (Taylor softmax in linear attention, the BASED model). Shape
+    (..., d) -> (..., 1 + d + d^2).
+    """
+    t, is_torch = as_float_tensor(x, name="x")
+    outer = (t.unsqueeze(-1) * t.unsqueeze(-2)).flatten(-2) / math.sqrt(2.0)
+    return like_input(torch.cat([torch.ones_like(t[..., :1]), t, outer], -1), is_torch)
+
+
+def taylor_linear_attention(q: Any, k: Any, v: Any):
+    """Causal attention with weights f_2(q_i . k_j) = 1 + q.k + (q.k)^2/2, in linear time. numpy or torch.
+
+    Chapter softmax-alternatives. out_i = sum_{j<=i} phi(q_i).phi(k_j) v_j / sum_{j<=i} phi(q_i).phi(k_j)
+    with running sums S_i = sum_{j<=i} phi(k_j) v_j^T and s_i = sum_{j<=i} phi(k_j): O(T d^2 d_v)
+    instead of O(T^2). The weights are positive (f_2 >= 1/2), so the normaliser never vanishes.
+    q, k (T, d), v (T, d_v) (leading batch axes allowed).
+    """
+    qt, is_torch = as_float_tensor(q, name="q", min_ndim=2)
+    kt, _ = as_float_tensor(k, name="k", min_ndim=2)
+    vt, _ = as_float_tensor(v, name="v", min_ndim=2)
+    check_shape(kt, tuple(qt.shape), name="k")
+    if vt.shape[:-1] != qt.shape[:-1]:
+        raise ValueError(f"v must have shape {tuple(qt.shape[:-1])} + (d_v,), got {tuple(vt.shape)}")
+    fq, fk = taylor_features(qt), taylor_features(kt)                 # (..., T, F)
+    S = torch.cumsum(fk.unsqueeze(-1) * vt.unsqueeze(-2), dim=-3)     # (..., T, F, d_v)
+    s = torch.cumsum(fk, dim=-2)                                      # (..., T, F)
+    num = (fq.unsqueeze(-1) * S).sum(-2)
+    den = (fq * s).sum(-1, keepdim=True)
+    return like_input(num / den, is_torch)

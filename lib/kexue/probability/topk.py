@@ -139,8 +139,9 @@ def naive_grad_topk_recurrence(x: Any, k: int, tau: float = 1.0,
     The difference of two nearly equal numbers loses every digit when x is spread out or k is
     large, and the log of a difference that rounds to <= 0 gives NaN or -inf: that is what
     chapter smooth-topk demonstrates. ``clamp=c`` replaces the difference by max(difference, c)
-    before the log, as the post's reference code does (c = 1e-12): the NaN then becomes a finite
-    but wrong answer. numpy only; it may return NaN (this function alone).
+    before the log, as the code in the post's English translation does (c = 1e-12; the original
+    post's code has no floor): the NaN then becomes a finite but wrong answer. numpy only; it may
+    return NaN (this function alone).
     """
     arr = as_float_ndarray(x, name="x")
     n = arr.shape[-1]

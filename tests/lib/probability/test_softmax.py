@@ -311,3 +311,140 @@ def test_extreme_inputs_stay_finite():
 def test_bad_input_names_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+# -- losses around softmax, AM-Softmax, Taylor attention (chapter softmax-alternatives) --------
+
+def test_accuracy_loss_gradient_is_pt_times_ce_gradient():
+    x = _t([[0.3, -1.2, 2.0, 0.5], [1.0, 0.0, -1.0, 2.0]], grad=True)
+    t = torch.tensor([1, 3])
+    P.accuracy_loss(x, t).sum().backward()
+    p = torch.softmax(x.detach(), -1)
+    pt = p.gather(-1, t[:, None])
+    expected = pt * (p - torch.nn.functional.one_hot(t, 4))
+    assert (x.grad - expected).abs().max() < 1e-15
+    np.testing.assert_allclose(P.accuracy_loss(np.array([[0.0, 0.0]]), [0]), [-0.5], atol=1e-15)
+
+
+@pytest.mark.parametrize("loss", ["ce", "neg_pt", "sparse"])
+def test_linear_classifier_closed_form_gradient_matches_autograd(loss):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 6, 40)
+    y[:6] = np.arange(6)                                       # every class present
+    fit = P.fit_linear_classifier(X, y, loss, steps=1, lr=1.0, init_scale=0.5, seed=3)
+    W0 = np.random.default_rng(3).standard_normal((5, 6)) * 0.5
+    Wt = torch.tensor(W0, requires_grad=True)
+    z = torch.tensor(X) @ Wt
+    yt = torch.tensor(y)
+    if loss == "ce":
+        L = torch.nn.functional.cross_entropy(z, yt)
+    elif loss == "neg_pt":
+        L = P.accuracy_loss(z, yt).mean()
+    else:
+        L = P.sparse_softmax_loss(z, yt, 3).mean()             # target added to the top 3
+    (g,) = torch.autograd.grad(L, Wt)
+    np.testing.assert_allclose(fit["W"], W0 - g.numpy(), rtol=0, atol=1e-13)
+
+
+def test_linear_classifier_batches_independent_models_and_logs():
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((3, 30, 4)), rng.integers(0, 3, (3, 30))
+    y[:, :3] = np.arange(3)
+    fit = P.fit_linear_classifier(X, y, "ce", steps=20, lr=0.3, seed=0, checkpoints=(1, 20))
+    assert fit["W"].shape == (3, 4, 3) and [r[0] for r in fit["log"]] == [1, 20]
+    assert fit["log"][1][1] < fit["log"][0][1]                # the loss went down
+    one = P.fit_linear_classifier(X[1], y[1], "ce", steps=20, lr=0.3, init_scale=0.0)
+    batch = P.fit_linear_classifier(X, y, "ce", steps=20, lr=0.3, init_scale=0.0)
+    np.testing.assert_allclose(batch["W"][1], one["W"], atol=1e-14)
+
+
+def test_ce_on_separable_data_never_stops():
+    X = np.array([[2.0, 0.0], [3.0, 1.0], [-2.0, 0.5], [-3.0, -1.0]])
+    y = np.array([0, 0, 1, 1])
+    fit = P.fit_linear_classifier(X, y, "ce", steps=3000, lr=1.0, init_scale=0.0, checkpoints=(30, 300, 3000))
+    losses = [r[1] for r in fit["log"]]
+    norms = [r[2] for r in fit["log"]]
+    assert losses[0] > losses[1] > losses[2] > 0 and norms[0] < norms[1] < norms[2]
+
+
+def test_am_softmax_loss_matches_cross_entropy_of_shifted_logits():
+    cos = _t(np.random.default_rng(2).uniform(-1, 1, (5, 4)))
+    t = torch.tensor([0, 1, 2, 3, 0])
+    onehot = torch.nn.functional.one_hot(t, 4).double()
+    ref = torch.nn.functional.cross_entropy((cos - 0.3 * onehot) / 0.2, t, reduction="none")
+    assert (P.am_softmax_loss(cos, t, 0.3, 0.2) - ref).abs().max() < 1e-14
+    # a margin never lowers the loss
+    assert (P.am_softmax_loss(cos, t, 0.3, 0.2) >= P.am_softmax_loss(cos, t, 0.0, 0.2)).all()
+
+
+def test_cosine_softmax_bound_is_the_simplex_value():
+    n = 4
+    c = np.vstack([np.eye(n) - 1 / n])                       # regular simplex centred at 0
+    c = c / np.linalg.norm(c, axis=1, keepdims=True)
+    cos = c @ c.T
+    p = special.softmax(cos / 0.5, axis=1).diagonal()
+    np.testing.assert_allclose(p, P.cosine_softmax_max_prob(n, 0.5), rtol=1e-13)
+    assert P.cosine_softmax_max_prob(10, 1.0) < 0.26 < P.cosine_softmax_max_prob(10, 0.1)
+
+
+def test_fit_cosine_classifier_learns_and_margin_widens_gap():
+    rng = np.random.default_rng(4)
+    centers = rng.standard_normal((3, 6)) * 3
+    y = np.tile(np.arange(3), 20)
+    X = centers[y] + rng.standard_normal((60, 6))
+    accs = {}
+    for m in (0.0, 0.3):
+        E, C = P.fit_cosine_classifier(X, y, m=m, tau=0.1, dim=4, steps=60, lr=0.05, seed=0)
+        z = torch.nn.functional.normalize(torch.tensor(X) @ E, dim=-1)
+        cos = z @ torch.nn.functional.normalize(C, dim=-2)
+        accs[m] = (cos.argmax(-1).numpy() == y).mean()
+    assert min(accs.values()) > 0.9
+
+
+def test_taylor_features_give_f2_of_dot_product():
+    rng = np.random.default_rng(5)
+    q, k = rng.standard_normal((7, 5)), rng.standard_normal((7, 5))
+    s = (q * k).sum(-1)
+    np.testing.assert_allclose((P.taylor_features(q) * P.taylor_features(k)).sum(-1), 1 + s + s ** 2 / 2, rtol=1e-13)
+    assert P.taylor_features(q).shape == (7, 1 + 5 + 25)
+
+
+def test_taylor_linear_attention_matches_quadratic_form_and_gradcheck():
+    g = torch.Generator().manual_seed(6)
+    q, k = torch.randn(2, 9, 3, dtype=torch.float64, generator=g), torch.randn(2, 9, 3, dtype=torch.float64, generator=g)
+    v = torch.randn(2, 9, 2, dtype=torch.float64, generator=g)
+    s = q @ k.transpose(-1, -2)
+    w = torch.where(torch.tril(torch.ones(9, 9, dtype=torch.bool)), 1 + s + s ** 2 / 2, 0.0)
+    ref = (w @ v) / w.sum(-1, keepdim=True)
+    assert (P.taylor_linear_attention(q, k, v) - ref).abs().max() < 1e-12
+    assert torch.autograd.gradcheck(P.taylor_linear_attention, (q[0].clone().requires_grad_(), k[0].clone().requires_grad_(), v[0].clone().requires_grad_()))
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: P.accuracy_loss([1.0, 2.0], 2), "target"),
+    (lambda: P.accuracy_loss([1.0, np.nan], 0), "x"),
+    (lambda: P.fit_linear_classifier(np.zeros((4, 2)), np.zeros(3, int)), "y"),
+    (lambda: P.fit_linear_classifier(np.zeros((4, 2)), np.zeros(4, int), loss="hinge"), "loss"),
+    (lambda: P.fit_linear_classifier(np.zeros((4, 2)), np.zeros(4, int), steps=0), "steps"),
+    (lambda: P.fit_linear_classifier(np.zeros((4, 2)), np.zeros(4, int), lr=0.0), "lr"),
+    (lambda: P.fit_linear_classifier(np.zeros((4, 2)), np.zeros(4, int), init_scale=-1.0), "init_scale"),
+    (lambda: P.fit_linear_classifier(np.zeros((4, 2)), np.zeros(4, int), k=0), "k"),
+    (lambda: P.fit_linear_classifier(np.zeros(4), np.zeros(4, int)), "X"),
+    (lambda: P.am_softmax_loss([1.5, 0.0], 0), "cos"),
+    (lambda: P.am_softmax_loss([0.5, 0.0], 0, m=-0.1), "m"),
+    (lambda: P.am_softmax_loss([0.5, 0.0], 0, tau=0.0), "tau"),
+    (lambda: P.am_softmax_loss([0.5, 0.0], 3), "target"),
+    (lambda: P.cosine_softmax_max_prob(1), "n"),
+    (lambda: P.cosine_softmax_max_prob(3, 0.0), "tau"),
+    (lambda: P.fit_cosine_classifier(np.zeros((4, 2)), np.zeros(4, int), dim=0), "dim"),
+    (lambda: P.fit_cosine_classifier(np.zeros((4, 2)), np.zeros(4, int), steps=0), "steps"),
+    (lambda: P.fit_cosine_classifier(np.zeros((4, 2)), np.zeros(4, int), lr=-1.0), "lr"),
+    (lambda: P.fit_cosine_classifier(np.zeros(4), np.zeros(4, int)), "X"),
+    (lambda: P.taylor_features([np.inf, 1.0]), "x"),
+    (lambda: P.taylor_linear_attention(np.zeros((3, 2)), np.zeros((3, 3)), np.zeros((3, 1))), "k"),
+    (lambda: P.taylor_linear_attention(np.zeros((3, 2)), np.zeros((3, 2)), np.zeros((4, 1))), "v"),
+    (lambda: P.taylor_linear_attention(np.zeros(3), np.zeros(3), np.zeros(3)), "q"),
+])
+def test_new_losses_bad_input_names_parameter(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
