@@ -267,8 +267,10 @@ def sid_generator_loss(kind: str, student: GMMStudent, teacher: GaussianMixture,
 
 def train_sid(kind: str, teacher: GaussianMixture, lam: float = 1.0, steps: int = 400, batch: int = 512,
               lr: float = 0.02, seed: int = 0, k: int = 8, record_every: int = 50,
-              eval_fn=None) -> dict:
+              eval_fn=None, init_std: float = 1.0) -> dict:
     """Train a :class:`GMMStudent` on the generator loss `kind` with Adam; returns the history.
+
+    `init_std`: the components' initial standard deviation (chapter sid-distillation-2 varies it).
 
     Chapter sid-distillation-1. History: "step" (list), "eval" (eval_fn(student) at those steps,
     if given), "means" (K, d) and "stds" (K,) at the end (numpy), "diverged" (a non-finite
@@ -279,7 +281,7 @@ def train_sid(kind: str, teacher: GaussianMixture, lam: float = 1.0, steps: int 
     lr = check_positive(lr, name="lr")
     record_every = check_int_in(record_every, 1, None, name="record_every")
     check_choice(kind, SID_LOSSES, name="kind")
-    student = GMMStudent(k, teacher.dim, seed=seed)
+    student = GMMStudent(k, teacher.dim, init_std=init_std, seed=seed)
     opt = torch.optim.Adam(student.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(int(seed) + 1)
     hist = {"step": [], "eval": [], "diverged": False, "stopped_at": steps}
