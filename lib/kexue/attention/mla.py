@@ -11,7 +11,7 @@ Attention itself is :func:`kexue.attention.core.attention`; cache counts are in
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -20,8 +20,9 @@ from .core import attention
 from .kv_cache import ATTENTION_KINDS, kv_cache_elements
 from .rope import apply_rope
 
-__all__ = ["GroupedQueryAttention", "ROPE_MODES", "init_mla", "cast_weights", "mla_train_forward",
-           "mla_absorb", "mla_decode_forward", "mla_decode_step", "decode_cost"]
+__all__ = ["GroupedQueryAttention", "ROPE_MODES", "STACK_FORMS", "init_mla", "cast_weights",
+           "round_to", "alibi_slopes", "mla_train_forward", "mla_absorb", "mla_decode_forward",
+           "mla_decode_step", "mla_stack", "decode_cost"]
 
 
 def _float_tensor(x: Any, name: str, ndim: int) -> torch.Tensor:
@@ -91,7 +92,12 @@ class GroupedQueryAttention(torch.nn.Module):
 
 # ---- MLA ----------------------------------------------------------------------------
 
-ROPE_MODES = ("decoupled", "full", "none")
+#: Position encodings of MLA (chapter mha-to-mla): DeepSeek's decoupled RoPE, RoPE on all query/key
+#: dimensions, none, RoPE applied to the latent c_i before the per-head maps (the post's
+#: compromise), and ALiBi's additive bias.
+ROPE_MODES = ("decoupled", "full", "none", "latent", "alibi")
+#: The forms :func:`mla_stack` runs: the training form and the two orders of the absorbed form.
+STACK_FORMS = ("train", "merged", "sequential")
 
 
 def init_mla(d: int, n_heads: int, d_k: int, d_v: int, d_c: int, d_cq: int, d_r: int, *,
@@ -127,8 +133,37 @@ def cast_weights(W: dict, dtype: torch.dtype) -> dict:
     return {k: v.to(dtype) for k, v in W.items()}
 
 
+def round_to(x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """x stored in a lower precision and read back: x.to(dtype).to(x.dtype). torch.
+
+    Chapter mha-to-mla (the precision lab): with float64 arithmetic and every stored product
+    rounded to bfloat16, a computation behaves like hardware that multiplies bf16 numbers,
+    accumulates exactly enough, and stores bf16 results, and it rounds the same on every CPU.
+    dtype=None returns x unchanged.
+    """
+    x = check_tensor(x, name="x")
+    if dtype is None:
+        return x
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch.dtype or None, got {dtype!r}")
+    return x.to(dtype).to(x.dtype)
+
+
+def alibi_slopes(n_heads: int) -> torch.Tensor:
+    """ALiBi's head slopes m_s = 2^(-8 s / h), s = 1..h (Press et al.). torch float64 (h,).
+
+    Chapter mha-to-mla: ALiBi adds m_s (i - t) to the score of query t and key i.
+    """
+    h = check_int_in(n_heads, 1, None, name="n_heads")
+    return 2.0 ** (-8.0 * torch.arange(1, h + 1, dtype=torch.float64) / h)
+
+
 def _mla_inputs(x: Any, W: dict, positions: Any, rope: str):
     check_choice(rope, ROPE_MODES, name="rope")
+    if rope == "latent" and (W["W_q"].shape[1] != W["W_c"].shape[1] or W["W_qr"].shape[-1]):
+        raise ValueError("rope='latent' needs weights with d_cq == d_c (the query reads the "
+                         f"rotated latent c_i) and d_r == 0, got d_cq = {W['W_q'].shape[1]}, "
+                         f"d_c = {W['W_c'].shape[1]}, d_r = {W['W_qr'].shape[-1]}")
     x = as_float_array(check_tensor(x, name="x"), name="x", min_ndim=2, max_ndim=3)[0]
     batched = x.ndim == 3
     x = x if batched else x[None]
@@ -151,67 +186,95 @@ def _mla_scale(W: dict) -> float:
     return 1.0 / math.sqrt(W["W_q"].shape[-1] + W["W_qr"].shape[-1])
 
 
-def mla_train_forward(x: torch.Tensor, W: dict, positions: Any = None, rope: str = "decoupled"):
+def _alibi_dims(pos: torch.Tensor, h: int, scale: float, like: torch.Tensor):
+    """ALiBi as one extra query/key dimension: q_extra = m_s / scale, k_extra = i.
+
+    scale * (m_s / scale) * i = m_s i, and the missing -m_s t is the same for every key of
+    query t, so the softmax does not see it: the bias m_s (i - t) exactly.
+    """
+    m = alibi_slopes(h).to(like.dtype)
+    q_extra = (m / scale)[None, :, None, None].expand(like.shape[0], h, pos.shape[0], 1)
+    k_extra = pos.to(like.dtype)[None, None, :, None].expand(like.shape[0], -1, -1, 1)
+    return q_extra, k_extra
+
+
+def mla_train_forward(x: torch.Tensor, W: dict, positions: Any = None, rope: str = "decoupled",
+                      precision: torch.dtype | None = None):
     """MLA in its training (prefill) form: decompress per-head keys and values, run causal MHA.
 
     Chapter mha-to-mla. q^(s)_i = [c'_i W_q[s], R_i c'_i W_qr[s]], k^(s)_i = [c_i W_k[s], R_i x_i W_kr],
     v^(s)_i = c_i W_v[s], out = sum_s o^(s) W_o[s]; head sizes d_k + d_r (q, k) and d_v (v).
     rope="decoupled" is DeepSeek-V2's; "none" drops every rotation; "full" rotates all d_k + d_r
-    dimensions of q and k (what breaks the absorption). x (T, d) or (B, T, d); positions default
-    0..T-1. Returns (out like x, k (B, h, T, d_k+d_r), v (B, h, T, d_v)). torch.
+    dimensions of q and k (what breaks the absorption); "latent" is the post's compromise
+    q^(s) = (c_i R_i) W_q[s], k^(s) = (c_i R_i) W_k[s], v^(s) = (c_i R_i) W_v[s] (needs d_cq = d_c,
+    d_r = 0); "alibi" adds m_s (i - t) to the scores (:func:`alibi_slopes`). With `precision`
+    (e.g. torch.bfloat16) every stored product is rounded to it (:func:`round_to`); the weights
+    should be rounded by the caller. x (T, d) or (B, T, d); positions default 0..T-1.
+    Returns (out like x, k (B, h, T, d_k+d_r), v (B, h, T, d_v)). torch.
     """
     x, batched, pos = _mla_inputs(x, W, positions, rope)
-    cq, c = x @ W["W_cq"], x @ W["W_c"]                                  # (B, T, d_cq), (B, T, d_c)
-    q_n = torch.einsum("btc,hck->bhtk", cq, W["W_q"])
-    q_r = torch.einsum("btc,hcr->bhtr", cq, W["W_qr"])
-    k_n = torch.einsum("btc,hck->bhtk", c, W["W_k"])
-    k_r = (x @ W["W_kr"])[:, None].expand(-1, q_n.shape[1], -1, -1)     # one head, shared
-    v = torch.einsum("btc,hcv->bhtv", c, W["W_v"])
+    r = lambda t: round_to(t, precision)                                 # noqa: E731
+    cq, c = r(x @ W["W_cq"]), r(x @ W["W_c"])                            # (B, T, d_cq), (B, T, d_c)
+    if rope == "latent":
+        c = r(_rope(c, pos))                                             # c_i R_i, also the query input
+        cq = c
+    q_n = r(torch.einsum("btc,hck->bhtk", cq, W["W_q"]))
+    q_r = r(torch.einsum("btc,hcr->bhtr", cq, W["W_qr"]))
+    k_n = r(torch.einsum("btc,hck->bhtk", c, W["W_k"]))
+    k_r = r(x @ W["W_kr"])[:, None].expand(-1, q_n.shape[1], -1, -1)    # one head, shared
+    v = r(torch.einsum("btc,hcv->bhtv", c, W["W_v"]))
     q, k = torch.cat([q_n, q_r], -1), torch.cat([k_n, k_r], -1)
     if rope == "decoupled":
-        q = torch.cat([q_n, _rope(q_r, pos)], -1)
-        k = torch.cat([k_n, _rope(k_r, pos)], -1)
+        q = torch.cat([q_n, r(_rope(q_r, pos))], -1)
+        k = torch.cat([k_n, r(_rope(k_r, pos))], -1)
     elif rope == "full":
-        q, k = _rope(q, pos), _rope(k, pos)
-    o = attention(q, k, v, causal=True, scale=_mla_scale(W))                   # (B, h, T, d_v)
-    out = torch.einsum("bhtv,hvd->btd", o, W["W_o"])
+        q, k = r(_rope(q, pos)), r(_rope(k, pos))
+    scale = _mla_scale(W)
+    if rope == "alibi":
+        q_extra, k_extra = _alibi_dims(pos, q.shape[1], scale, q)
+        q, k = torch.cat([q, q_extra], -1), torch.cat([k, k_extra.expand(-1, q.shape[1], -1, -1)], -1)
+    o = r(attention(q, k, v, causal=True, scale=scale))                  # (B, h, T, d_v)
+    out = r(torch.einsum("bhtv,hvd->btd", o, W["W_o"]))
+    if rope == "alibi":
+        k = k[..., :-1]
     return (out if batched else out[0]), k, v
 
 
-def mla_absorb(W: dict, mode: str = "merged") -> dict:
+def mla_absorb(W: dict, mode: str = "merged", precision: torch.dtype | None = None) -> dict:
     """Weights of MLA's decoding form. torch.
 
     Chapter mha-to-mla. mode="merged" precomputes W_qc[s] = W_q[s] W_k[s]^T (d_cq, d_c) and
     W_ov[s] = W_v[s] W_o[s] (d_c, d); mode="sequential" keeps the factors and applies them one
     after the other at run time ((c' W_q) W_k^T), as implementations do to limit rounding.
+    With `precision` the merged matrices are stored rounded to it (:func:`round_to`).
     """
     check_choice(mode, ["merged", "sequential"], name="mode")
     out = dict(W)
     out["mode"] = mode
     if mode == "merged":
-        out["W_qc"] = W["W_q"] @ W["W_k"].transpose(-1, -2)
-        out["W_ov"] = W["W_v"] @ W["W_o"]
+        out["W_qc"] = round_to(W["W_q"] @ W["W_k"].transpose(-1, -2), precision)
+        out["W_ov"] = round_to(W["W_v"] @ W["W_o"], precision)
     return out
 
 
-def _absorbed_query(cq: torch.Tensor, W_abs: dict) -> torch.Tensor:
+def _absorbed_query(cq: torch.Tensor, W_abs: dict, precision=None) -> torch.Tensor:
     """(B, T, d_cq) -> per-head query in latent space (B, h, T, d_c)."""
     if W_abs["mode"] == "merged":
-        return torch.einsum("btc,hce->bhte", cq, W_abs["W_qc"])
-    q_n = torch.einsum("btc,hck->bhtk", cq, W_abs["W_q"])
-    return torch.einsum("bhtk,hek->bhte", q_n, W_abs["W_k"])
+        return round_to(torch.einsum("btc,hce->bhte", cq, W_abs["W_qc"]), precision)
+    q_n = round_to(torch.einsum("btc,hck->bhtk", cq, W_abs["W_q"]), precision)
+    return round_to(torch.einsum("bhtk,hek->bhte", q_n, W_abs["W_k"]), precision)
 
 
-def _absorbed_out(o_c: torch.Tensor, W_abs: dict) -> torch.Tensor:
+def _absorbed_out(o_c: torch.Tensor, W_abs: dict, precision=None) -> torch.Tensor:
     """Latent attention output (B, h, T, d_c) -> (B, T, d)."""
     if W_abs["mode"] == "merged":
-        return torch.einsum("bhte,hed->btd", o_c, W_abs["W_ov"])
-    o_v = torch.einsum("bhte,hev->bhtv", o_c, W_abs["W_v"])
-    return torch.einsum("bhtv,hvd->btd", o_v, W_abs["W_o"])
+        return round_to(torch.einsum("bhte,hed->btd", o_c, W_abs["W_ov"]), precision)
+    o_v = round_to(torch.einsum("bhte,hev->bhtv", o_c, W_abs["W_v"]), precision)
+    return round_to(torch.einsum("bhtv,hvd->btd", o_v, W_abs["W_o"]), precision)
 
 
 def mla_decode_forward(x: torch.Tensor, W_abs: dict, positions: Any = None,
-                       rope: str = "decoupled"):
+                       rope: str = "decoupled", precision: torch.dtype | None = None):
     """MLA in its decoding form: an MQA whose one K/V head is the cached [c_i, R_i x_i W_kr].
 
     Chapter mha-to-mla. Per head the query is [c'_t W_q[s] W_k[s]^T, R_t c'_t W_qr[s]] (size
@@ -219,25 +282,35 @@ def mla_decode_forward(x: torch.Tensor, W_abs: dict, positions: Any = None,
     score scale stays 1/sqrt(d_k + d_r) (the training form's), not 1/sqrt(d_c + d_r).
     rope="full" is the naive attempt: rotate the absorbed query and the cached latent by their
     absolute positions. It is NOT the training form with full RoPE (the chapter shows the gap).
+    rope="latent" caches c_i R_i (d_c numbers); rope="alibi" adds the bias, whose key part is
+    the position i (known, not cached). `precision` as in :func:`mla_train_forward`.
     Returns (out like x, cache (B, T, d_c + d_r)). torch.
     """
     if "mode" not in W_abs:
         raise ValueError("W_abs must come from mla_absorb (it has no 'mode')")
     x, batched, pos = _mla_inputs(x, W_abs, positions, rope)
-    cq, c = x @ W_abs["W_cq"], x @ W_abs["W_c"]
-    k_r = x @ W_abs["W_kr"]                                              # (B, T, d_r)
-    q_c = _absorbed_query(cq, W_abs)                                     # (B, h, T, d_c)
-    q_r = torch.einsum("btc,hcr->bhtr", cq, W_abs["W_qr"])
+    r = lambda t: round_to(t, precision)                                 # noqa: E731
+    cq, c = r(x @ W_abs["W_cq"]), r(x @ W_abs["W_c"])
+    if rope == "latent":
+        c = r(_rope(c, pos))
+        cq = c
+    k_r = r(x @ W_abs["W_kr"])                                           # (B, T, d_r)
+    q_c = _absorbed_query(cq, W_abs, precision)                          # (B, h, T, d_c)
+    q_r = r(torch.einsum("btc,hcr->bhtr", cq, W_abs["W_qr"]))
     if rope == "decoupled":
-        q_r, k_r = _rope(q_r, pos), _rope(k_r, pos)
+        q_r, k_r = r(_rope(q_r, pos)), r(_rope(k_r, pos))
     elif rope == "full":
-        q_c, c_rot = _rope(q_c, pos), _rope(c, pos)
-        q_r, k_r = _rope(q_r, pos), _rope(k_r, pos)
+        q_c, c_rot = r(_rope(q_c, pos)), r(_rope(c, pos))
+        q_r, k_r = r(_rope(q_r, pos)), r(_rope(k_r, pos))
     cache = torch.cat([c, k_r], -1)                                      # (B, T, d_c + d_r)
     keys = torch.cat([c_rot, k_r], -1) if rope == "full" else cache
-    o_c = attention(torch.cat([q_c, q_r], -1), keys[:, None], c[:, None], causal=True,
-                    scale=_mla_scale(W_abs))                      # (B, h, T, d_c)
-    out = _absorbed_out(o_c, W_abs)
+    q, scale = torch.cat([q_c, q_r], -1), _mla_scale(W_abs)
+    keys = keys[:, None]
+    if rope == "alibi":
+        q_extra, k_extra = _alibi_dims(pos, q.shape[1], scale, q)
+        q, keys = torch.cat([q, q_extra], -1), torch.cat([keys, k_extra], -1)
+    o_c = r(attention(q, keys, c[:, None], causal=True, scale=scale))   # (B, h, T, d_c)
+    out = _absorbed_out(o_c, W_abs, precision)
     return (out if batched else out[0]), (cache if batched else cache[0])
 
 
@@ -269,6 +342,41 @@ def mla_decode_step(x_t: torch.Tensor, cache: torch.Tensor | None, W_abs: dict, 
     o_c = attention(q, cache[None, None], cache[None, None, :, :d_c], causal=True,
                     scale=_mla_scale(W_abs))
     return _absorbed_out(o_c, W_abs)[0, 0], cache
+
+
+def mla_stack(x: torch.Tensor, layers: Sequence[dict], form: str = "train",
+              precision: torch.dtype | None = None,
+              round_activations: bool = True) -> list[torch.Tensor]:
+    """Run a stack of MLA layers with residual connections: h_{l+1} = h_l + MLA_l(rms(h_l)).
+
+    Chapter mha-to-mla (the precision lab): rms(h) = h / sqrt(mean(h^2)) per token (a pre-norm
+    without gain), decoupled RoPE. form="train" is :func:`mla_train_forward`, "merged" and
+    "sequential" the absorbed decoding form of :func:`mla_absorb`. With `precision` every
+    weight (and the merged products W_q W_k^T, W_v W_o) is rounded to it (:func:`round_to`), and
+    with round_activations=True also every stored activation, the residual stream included;
+    round_activations=False keeps activations exact and isolates the rounding of the weights.
+    The arithmetic stays in x's dtype. x (T, d) float64. Returns [h_0, h_1, ..., h_L] (the
+    input, then the output of each layer). torch.
+    """
+    check_choice(form, STACK_FORMS, name="form")
+    if not isinstance(round_activations, bool):
+        raise ValueError(f"round_activations must be a bool, got {round_activations!r}")
+    act = precision if round_activations else None
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise ValueError("layers must be a non-empty list of init_mla weight dicts")
+    x = _float_tensor(x, "x", 2)
+    h = round_to(x, act)
+    out = [h]
+    for W in layers:
+        Wp = {k: round_to(v, precision) for k, v in W.items()}
+        n = round_to(h / h.pow(2).mean(-1, keepdim=True).sqrt(), act)
+        if form == "train":
+            y = mla_train_forward(n, Wp, precision=act)[0]
+        else:
+            y = mla_decode_forward(n, mla_absorb(Wp, form, precision), precision=act)[0]
+        h = round_to(h + y, act)
+        out.append(h)
+    return out
 
 
 def decode_cost(kind: str, *, n_heads: int, head_dim: int, n_kv_heads: int | None = None,

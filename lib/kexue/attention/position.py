@@ -20,7 +20,8 @@ from .core import attention
 __all__ = ["NOPE_WEIGHTS", "self_attention", "permute_check", "uniform_causal_weights",
            "random_softmax_weights", "mean_square", "expected_mean_square", "loglog_slope",
            "position_from_ms", "adjacent_position_accuracy", "attention_entropy", "nope_ms_curve",
-           "row_square_sums", "estimates_from_row_square_sums", "sample_position_estimates"]
+           "row_square_sums", "estimates_from_row_square_sums", "sample_position_estimates",
+           "sinusoidal_encoding", "alibi_bias", "simulate_uniform_ms", "threshold_accuracy"]
 
 NOPE_WEIGHTS = ("uniform", "softmax", "bidirectional")
 
@@ -63,17 +64,97 @@ def uniform_causal_weights(L: int) -> np.ndarray:
 
 
 def random_softmax_weights(L: int, d_head: int = 64, causal: bool = True,
-                           seed: int | None = None) -> np.ndarray:
-    """Attention weights of random q, k ~ N(0, I_d), scores q.k / sqrt(d): (L, L). numpy.
+                           seed: int | None = None, alibi_slope: float = 0.0) -> np.ndarray:
+    """Attention weights of random q, k ~ N(0, I_d), scores q.k / sqrt(d) - slope |n - m|: (L, L).
 
     Weights at initialisation; they do not depend on the values (the assumption of the
-    variance argument). Chapter why-position-encoding.
+    variance argument). ``alibi_slope > 0`` adds ALiBi's linear distance penalty
+    (:func:`alibi_bias`), a prior of decay with distance. numpy. Chapter why-position-encoding.
     """
     L = check_int_in(L, 1, None, name="L")
     d_head = check_int_in(d_head, 1, None, name="d_head")
+    bias = alibi_bias(L, alibi_slope)
     rng = np.random.default_rng(seed)
     q, k = rng.normal(size=(2, L, d_head))
-    return attention(q, k, np.zeros((L, 1)), causal=causal, return_weights=True)[1]
+    if alibi_slope == 0:
+        return attention(q, k, np.zeros((L, 1)), causal=causal, return_weights=True)[1]
+    # softmax(q k^T / sqrt(d) + bias): the bias is folded into the queries' scores row by row
+    s = q @ k.T / np.sqrt(d_head) + bias                              # (L, L)
+    if causal:
+        s = np.where(np.tril(np.ones((L, L), dtype=bool)), s, -np.inf)
+    s = s - s.max(axis=1, keepdims=True)
+    w = np.exp(s)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def alibi_bias(L: int, slope: float) -> np.ndarray:
+    """ALiBi's additive score bias -slope |n - m|: (L, L). numpy. ``slope >= 0``.
+
+    Press et al.: a linear penalty on distance, the prior "far tokens matter less on average".
+    Chapter why-position-encoding (the second job of a position encoding: priors).
+    """
+    L = check_int_in(L, 1, None, name="L")
+    slope = check_real(slope, name="slope")
+    if slope < 0:
+        raise ValueError(f"slope must be >= 0, got {slope!r}")
+    idx = np.arange(L)
+    return -slope * np.abs(idx[:, None] - idx[None, :]).astype(float)
+
+
+def sinusoidal_encoding(L: int, d: int, base: float = 10000.0) -> np.ndarray:
+    """Sinusoidal position vectors p_n (Vaswani et al.): (L, d), d even, positions n = 0..L-1.
+
+    p_{n, 2i} = sin(n w_i), p_{n, 2i+1} = cos(n w_i), w_i = base^{-2i/d}. Hence
+    p_m . p_n = sum_i cos((m - n) w_i): a function of m - n only, largest at m = n. numpy.
+    Chapter why-position-encoding (priors: neighbouring positions get similar vectors).
+    """
+    L = check_int_in(L, 1, None, name="L")
+    d = check_int_in(d, 2, None, name="d")
+    if d % 2:
+        raise ValueError(f"d must be even, got {d}")
+    base = check_positive(base, name="base")
+    w = base ** (-np.arange(0, d, 2) / d)                          # (d/2,)
+    ang = np.arange(L)[:, None] * w[None, :]                       # (L, d/2)
+    out = np.empty((L, d))
+    out[:, 0::2], out[:, 1::2] = np.sin(ang), np.cos(ang)
+    return out
+
+
+def simulate_uniform_ms(L: int, d: int, draws: int, heads: int = 1,
+                        seed: int | None = None) -> np.ndarray:
+    """MS(y_n) of uniform causal attention over simulated values: (draws, L). numpy.
+
+    v ~ N(0, 1)^{(L, d)} per head and draw, y_n = (1/n) sum_{m<=n} v_m (a running mean), and
+    the heads' mean squares are averaged (pooled). A simulation of the values themselves: it
+    samples no chi-square law, so it can check :func:`adjacent_position_accuracy`.
+    Chapter why-position-encoding.
+    """
+    L = check_int_in(L, 1, None, name="L")
+    d = check_int_in(d, 1, None, name="d")
+    draws = check_int_in(draws, 1, None, name="draws")
+    heads = check_int_in(heads, 1, None, name="heads")
+    rng = np.random.default_rng(seed)
+    n = np.arange(1, L + 1)[:, None]
+    out = np.zeros((draws, L))
+    for t in range(draws):
+        for _ in range(heads):
+            y = np.cumsum(rng.standard_normal((L, d)), axis=0) / n    # (L, d), row n: mean of v_1..v_n
+            out[t] += (y ** 2).mean(axis=1)
+    return out / heads
+
+
+def threshold_accuracy(ms_n: Any, ms_n1: Any, n: int, sigma2: float = 1.0) -> float:
+    """Empirical accuracy of telling position n from n+1 with the threshold sigma^2 log(1 + 1/n).
+
+    Say "n" when MS > threshold, "n+1" otherwise; equal priors: the mean of the two hit rates.
+    The threshold is where the two scaled chi-square densities cross (the optimal test of
+    :func:`adjacent_position_accuracy`). numpy. Chapter why-position-encoding.
+    """
+    a = as_float_array(ms_n, name="ms_n", min_ndim=1, max_ndim=1)[0]
+    b = as_float_array(ms_n1, name="ms_n1", min_ndim=1, max_ndim=1)[0]
+    n = check_int_in(n, 1, None, name="n")
+    c = check_positive(sigma2, name="sigma2") * np.log1p(1.0 / n)
+    return float(0.5 * ((a > c).mean() + (b <= c).mean()))
 
 
 def mean_square(y: Any) -> np.ndarray:

@@ -10,8 +10,10 @@ against is :func:`kexue.attention.core.attention`; the merge is
 """
 from __future__ import annotations
 
+import gc
 import math
-from typing import Any
+import tracemalloc
+from typing import Any, Callable
 
 import numpy as np
 
@@ -19,7 +21,8 @@ from .._validate import as_float_ndarray, check_indices, check_int_in, check_pos
 from .core import attention, merge_partials
 
 __all__ = ["LOG_MAX_FLOAT64", "attention_row_recurrent", "naive_attention_overflow_step", "attention_recurrent",
-           "scan_partials", "TinyCausalAttentionLM", "recompute_cost", "recompute_peak_floats"]
+           "scan_partials", "TinyCausalAttentionLM", "recompute_cost", "recompute_peak_floats",
+           "traced_peak_bytes"]
 
 #: log of the largest float64: e^s overflows for a score s above this (about 709.78)
 LOG_MAX_FLOAT64 = math.log(np.finfo(np.float64).max)
@@ -265,6 +268,88 @@ class TinyCausalAttentionLM:
         return np.array(outs), {"score_evals": int(state["evals"]),
                                 "score_evals_per_token": per_token,
                                 "peak_floats": int(state["peak"])}
+
+
+    def recompute_last(self, tokens: Any) -> np.ndarray:
+        """h^N at the last position, recomputed from the token ids alone: (d,). numpy.
+
+        The recursion of :meth:`decode_recompute` without any bookkeeping, so that its memory can
+        be measured from outside (:func:`traced_peak_bytes`): nothing is cached, every key and
+        value of every layer is recomputed when the scan reaches it, and only one chain of
+        recursive calls (one frame per layer, a few d-vectors each) is alive at a time.
+        """
+        t = self._tokens(tokens)
+
+        def hidden(level: int, j: int) -> np.ndarray:
+            if level == 0:
+                return self.E[t[j]] + self.P[j]
+            W = self.W[level - 1]
+            h_prev = hidden(level - 1, j)
+            q = h_prev @ W[0]
+            acc = None                                          # the (m, y, z) state
+            for jj in range(j, -1, -1):                         # newest key first
+                hm = hidden(level - 1, jj)
+                s = self.scale * float(q @ (hm @ W[1]))
+                part = (s, hm @ W[2], 1.0)
+                acc = part if acc is None else merge_partials([acc, part])
+            return h_prev + acc[1] / acc[2]
+
+        return hidden(self.n_layers, t.size - 1)
+
+    def kv_cache_last(self, tokens: Any) -> np.ndarray:
+        """h^N at the last position by KV-cache decoding of the whole prefix: (d,). numpy.
+
+        Keys and values of every layer and position are stored as they are computed (2 N d t
+        floats at the end); the counterpart of :meth:`recompute_last` for memory measurements.
+        """
+        t = self._tokens(tokens)
+        ks = np.empty((self.n_layers, t.size, self.d))
+        vs = np.empty((self.n_layers, t.size, self.d))
+        for pos, tok in enumerate(t):
+            h = self.E[tok] + self.P[pos]
+            for l, W in enumerate(self.W):
+                ks[l, pos], vs[l, pos] = h @ W[1], h @ W[2]
+                h = h + attention((h @ W[0])[None], ks[l, : pos + 1], vs[l, : pos + 1],
+                                  scale=self.scale)[0]
+        return h
+
+
+def traced_peak_bytes(fn: Callable[[], Any], warmup: bool = True,
+                      repeats: int = 3) -> tuple[int, Any]:
+    """Peak bytes allocated while ``fn()`` runs, measured by :mod:`tracemalloc`; (peak, result).
+
+    tracemalloc sees every Python object and every numpy buffer (numpy reports its data
+    allocations to it), so this is an independent measurement of working memory, not a count
+    kept by the code under test. ``warmup`` runs ``fn`` once untraced first, so that one-time
+    allocations (caches, interned objects) are not counted. Other threads of the interpreter
+    allocate too and only ever add to a peak, so the smallest of ``repeats`` measurements is
+    returned, with the garbage collector paused while each runs. Tracing must not already be
+    active. Chapter attention-as-rnn.
+    """
+    if not callable(fn):
+        raise ValueError("fn must be callable with no arguments")
+    repeats = check_int_in(repeats, 1, None, name="repeats")
+    if tracemalloc.is_tracing():
+        raise ValueError("fn cannot be measured: tracemalloc is already tracing")
+    if warmup:
+        fn()
+    best, out = None, None
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            tracemalloc.start()
+            try:
+                base = tracemalloc.get_traced_memory()[0]
+                out = fn()
+                peak = tracemalloc.get_traced_memory()[1] - base
+            finally:
+                tracemalloc.stop()
+            best = peak if best is None else min(best, peak)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return int(best), out
 
 
 _RECOMPUTE_MEMO: dict[tuple[int, int], int] = {}

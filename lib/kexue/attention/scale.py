@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special
+from scipy import integrate, optimize, special, stats
 
 from .._validate import (as_float_ndarray, check_choice, check_int_in,
                          check_nonnegative, check_positive)
@@ -20,7 +20,7 @@ from ..probability import softmax, softmax_jacobian as probability_softmax_jacob
 __all__ = ["SCORE_DISTS", "scaled_softmax", "softmax_jacobian", "gradient_l1",
            "collision_probability", "scale_objective", "mgf_normal", "log_mgf_cosine",
            "mgf_cosine", "approx_objective", "optimal_scale", "optimal_scales", "sample_scores",
-           "mc_objective", "sample_optima", "fit_scale_law"]
+           "mc_objective", "sample_optima", "fit_scale_law", "top_gap_density_at_zero"]
 
 SCORE_DISTS = ("normal", "cosine")
 
@@ -312,3 +312,21 @@ def fit_scale_law(ns: Any, alphas: Any, form: str = "sqrt_log") -> float:
     return float(phi @ alphas / (phi @ phi))
 
 
+
+
+def top_gap_density_at_zero(n: int) -> float:
+    """Density at 0 of the gap between the two largest of n iid N(0, 1) scores. numpy/scipy.
+
+    f(0) = n (n - 1) int phi(x)^2 Phi(x)^{n-2} dx (the two largest coincide at x). Chapter
+    attention-scale: for large alpha only the top two scores matter, 1 - sum p^2 ~
+    2 e^{-alpha gap} / (1 + e^{-alpha gap})^2, and E[alpha (1 - sum p^2)] tends to f(0) as
+    alpha -> infinity (substitute u = alpha gap; the integral of 2 e^{-u} / (1 + e^{-u})^2 over
+    u > 0 is 1). Quadrature with the peak near sqrt(2 log n) marked.
+    """
+    n = check_int_in(n, 2, None, name="n")
+    def integrand(x: float) -> float:
+        return math.exp(math.log(n) + math.log(n - 1) + 2 * stats.norm.logpdf(x)
+                        + (n - 2) * stats.norm.logcdf(x))
+    peak = math.sqrt(2 * math.log(n))
+    return float(integrate.quad(integrand, -12.0, peak + 12.0, points=[peak], limit=200,
+                                epsabs=0, epsrel=1e-10)[0])

@@ -212,3 +212,81 @@ def test_estimates_from_row_square_sums_is_a_scaled_inverse_chi_square():
 def test_nope_widget_bad_input_raises_naming_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+# -- priors (sinusoidal vectors, ALiBi) and the simulated resolution ----------------------------
+
+@FAST
+@given(m=st.integers(0, 200), n=st.integers(0, 200), shift=st.integers(0, 50))
+def test_sinusoidal_dot_product_depends_only_on_the_offset(m, n, shift):
+    P = N.sinusoidal_encoding(260, 32)
+    assert abs(P[m] @ P[n] - P[m + shift] @ P[n + shift]) < 1e-9
+    w = 10000.0 ** (-np.arange(0, 32, 2) / 32)
+    assert abs(P[m] @ P[n] - np.cos((m - n) * w).sum()) < 1e-9
+
+
+def test_sinusoidal_encoding_matches_the_transformer_formula():
+    P = N.sinusoidal_encoding(50, 8, base=100.0)
+    pos, i = 17, 2                                           # p_{pos, 2i} = sin(pos / base^{2i/d})
+    assert P[pos, 2 * i] == pytest.approx(np.sin(pos / 100.0 ** (2 * i / 8)), abs=1e-15)
+    assert P[pos, 2 * i + 1] == pytest.approx(np.cos(pos / 100.0 ** (2 * i / 8)), abs=1e-15)
+    np.testing.assert_allclose((P ** 2).sum(axis=1), 4.0, atol=1e-12)
+
+
+def test_alibi_weights_match_a_direct_softmax():
+    from scipy.special import softmax
+    L, s = 12, 0.3
+    W = N.random_softmax_weights(L, 8, causal=True, seed=3, alibi_slope=s)
+    rng = np.random.default_rng(3)
+    q, k = rng.normal(size=(2, L, 8))
+    scores = q @ k.T / np.sqrt(8) - s * np.abs(np.arange(L)[:, None] - np.arange(L)[None, :])
+    scores[np.triu_indices(L, 1)] = -np.inf
+    np.testing.assert_allclose(W, softmax(scores, axis=1), atol=1e-14)
+    np.testing.assert_array_equal(N.random_softmax_weights(L, 8, seed=3, alibi_slope=0.0),
+                                  N.random_softmax_weights(L, 8, seed=3))
+    B = N.random_softmax_weights(L, 8, causal=False, seed=3, alibi_slope=s)
+    assert np.allclose(B.sum(axis=1), 1) and (B > 0).all()
+    np.testing.assert_array_equal(N.alibi_bias(3, 2.0), -2.0 * np.array([[0, 1, 2], [1, 0, 1], [2, 1, 0]]))
+
+
+def test_alibi_mean_log_weight_falls_like_the_slope():
+    s = 0.1
+    rows, dist = np.arange(64, 128), np.arange(64)
+    logw = np.mean([np.log(N.random_softmax_weights(128, 32, seed=t, alibi_slope=s)[rows[:, None], rows[:, None] - dist])
+                    for t in range(4)], axis=(0, 1))
+    assert abs(np.polyfit(dist, logw, 1)[0] + s) < 0.01
+
+
+def test_simulate_uniform_ms_follows_the_chi_square_law():
+    from scipy import stats
+    d, n = 6, 5
+    ms = N.simulate_uniform_ms(8, d, draws=3000, seed=0)
+    assert stats.kstest(ms[:, n - 1] * d * n, stats.chi2(d).cdf).pvalue > 1e-3
+    pooled = N.simulate_uniform_ms(8, d, draws=3000, heads=3, seed=1)
+    assert stats.kstest(pooled[:, n - 1] * 3 * d * n, stats.chi2(3 * d).cdf).pvalue > 1e-3
+    np.testing.assert_array_equal(ms, N.simulate_uniform_ms(8, d, draws=3000, seed=0))
+
+
+def test_threshold_accuracy_matches_the_exact_formula():
+    ms = N.simulate_uniform_ms(17, 32, draws=20000, seed=4)
+    for n in (2, 8, 16):
+        assert abs(N.threshold_accuracy(ms[:, n - 1], ms[:, n], n) - N.adjacent_position_accuracy(n, 32)) < 0.012
+    c = np.log1p(1 / 3)
+    assert N.threshold_accuracy([c + 1, c - 1], [c - 1, c - 1], 3) == 0.75     # hits (1 + 2/2) / 2
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: N.sinusoidal_encoding(4, 7), "d"),
+    (lambda: N.sinusoidal_encoding(0, 8), "L"),
+    (lambda: N.sinusoidal_encoding(4, 8, base=0.0), "base"),
+    (lambda: N.alibi_bias(4, -1.0), "slope"),
+    (lambda: N.random_softmax_weights(4, 8, alibi_slope=-0.5), "slope"),
+    (lambda: N.simulate_uniform_ms(4, 8, draws=0), "draws"),
+    (lambda: N.simulate_uniform_ms(4, 8, draws=2, heads=0), "heads"),
+    (lambda: N.threshold_accuracy([1.0], [[1.0]], 2), "ms_n1"),
+    (lambda: N.threshold_accuracy([1.0], [1.0], 0), "n"),
+    (lambda: N.threshold_accuracy([1.0], [1.0], 2, sigma2=0.0), "sigma2"),
+])
+def test_priors_and_simulation_bad_input_raises_naming_parameter(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()

@@ -196,3 +196,54 @@ def test_scan_partials_naive_stops_where_the_raw_recurrence_fails():
 def test_rnn_bad_input_raises_naming_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+# -- memory measured from outside: recompute_last, kv_cache_last, traced_peak_bytes -------------
+
+@pytest.mark.parametrize("N", [1, 2])
+def test_recompute_last_and_kv_cache_last_equal_the_parallel_pass(N):
+    model = A.TinyCausalAttentionLM(vocab=7, d=8, n_layers=N, seed=N)
+    tokens = np.random.default_rng(N).integers(0, 7, size=12)
+    h = model.forward(tokens)[-1]
+    assert np.abs(model.recompute_last(tokens) - h).max() < 1e-12
+    assert np.abs(model.kv_cache_last(tokens) - h).max() < 1e-12
+    assert np.abs(model.recompute_last(tokens[:5]) - model.forward(tokens[:5])[-1]).max() < 1e-12
+
+
+def test_traced_peak_bytes_sees_numpy_buffers():
+    peak, out = A.traced_peak_bytes(lambda: np.ones(100_000))
+    assert out.shape == (100_000,) and 800_000 <= peak < 900_000
+    peak_small, _ = A.traced_peak_bytes(lambda: None)
+    assert peak_small < 1_000
+
+
+def test_recompute_memory_grows_only_by_the_token_ids_and_kv_cache_by_2Nd_floats():
+    model = A.TinyCausalAttentionLM(vocab=11, d=16, n_layers=2, seed=0)
+    ts = (8, 16, 32)
+    seqs = {t: np.zeros(t, dtype=int) for t in ts}          # the inputs exist before tracing starts
+    rc = [A.traced_peak_bytes(lambda: model.recompute_last(seqs[t]))[0] for t in ts]
+    kv = [A.traced_peak_bytes(lambda: model.kv_cache_last(seqs[t]))[0] for t in ts]
+    slope_rc, slope_kv = np.polyfit(ts, rc, 1)[0], np.polyfit(ts, kv, 1)[0]
+    assert slope_rc <= 16                                  # one int64 token id per token, no more
+    assert abs(slope_kv / (2 * 2 * 16 * 8) - 1) < 0.15      # 2 N d float64 per token
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: A.traced_peak_bytes(3), "fn"),
+    (lambda: A.traced_peak_bytes(lambda: None, repeats=0), "repeats"),
+    (lambda: A.TinyCausalAttentionLM(vocab=5).recompute_last([7]), "tokens"),
+    (lambda: A.TinyCausalAttentionLM(vocab=5).kv_cache_last([-1]), "tokens"),
+])
+def test_memory_helpers_bad_input_raises_naming_parameter(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_traced_peak_bytes_refuses_nested_tracing():
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="fn"):
+            A.traced_peak_bytes(lambda: None)
+    finally:
+        tracemalloc.stop()

@@ -310,3 +310,16 @@ def test_axial_rotary_embedding_torch_matches_blocked_2d():
 def test_layout_bad_input_raises_naming_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+@pytest.mark.parametrize("d", [8, 64, 128])
+def test_tied_rope_on_the_diagonal_turns_odd_pairs_faster(d):
+    """Tied RoPE-2D at (n, n) vs RoPE-1D at n (chapter multimodal-rope, Erratum): even pairs agree,
+    odd pairs turn b^(2/d) times faster, so the two are not the same rotation."""
+    n = 3.0
+    a_1d = RP.rope_angles([n], d, scheme="1d")[0]
+    a_tied = RP.rope_angles([[n, n]], d, scheme="tied")[0]
+    assert np.allclose(a_tied[0::2], a_1d[0::2], rtol=1e-14)
+    assert np.allclose(a_tied[1::2] / a_1d[1::2], 1e4 ** (2 / d), rtol=1e-12)
+    a_alt = RP.rope_angles([[n, n]], d, scheme="alternate")[0]
+    assert np.array_equal(a_alt, a_1d)

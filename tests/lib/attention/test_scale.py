@@ -190,3 +190,28 @@ def test_extreme_inputs_stay_finite():
 def test_bad_input_names_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_top_gap_density_at_zero_matches_sampled_gaps():
+    from kexue import attention as A_
+    rng = np.random.default_rng(0)
+    for n in (2, 16):
+        s = np.sort(rng.standard_normal((200_000, n)), axis=1)
+        gap = s[:, -1] - s[:, -2]
+        h = 0.02
+        mc = (gap < h).mean() / h                       # P(gap < h) / h -> f(0) as h -> 0
+        assert abs(mc / A_.top_gap_density_at_zero(n) - 1) < 0.06
+    # n = 2: the gap is |X - Y| with X - Y ~ N(0, 2): density at 0 is 2 / sqrt(4 pi)
+    assert A_.top_gap_density_at_zero(2) == pytest.approx(2 / np.sqrt(4 * np.pi), rel=1e-8)
+
+
+def test_expected_objective_tends_to_the_gap_density_at_zero():
+    from kexue import attention as A_
+    m, se = A_.mc_objective(np.array([400.0]), 8, trials=200_000, seed=1)
+    assert abs(m[0] - A_.top_gap_density_at_zero(8)) < 4 * se[0] + 0.01
+
+
+def test_top_gap_density_bad_input_raises_naming_parameter():
+    from kexue import attention as A_
+    with pytest.raises(ValueError, match="n"):
+        A_.top_gap_density_at_zero(1)
