@@ -21,7 +21,7 @@ from ..datasets import save_run
 from .metrics import sliced_wasserstein2
 from .mixture import GaussianMixture, ring_mixture
 
-__all__ = ["gmm_eps", "sid_losses", "gaussian_sid_L1", "gaussian_sid_mc", "gaussian_psi_sq_grads", "GMMStudent",
+__all__ = ["gmm_eps", "eps_triplet", "sid_losses", "gaussian_sid_L1", "gaussian_sid_mc", "gaussian_psi_sq_grads", "GMMStudent",
            "SID_LOSSES", "sid_generator_loss", "train_sid", "vp_time_alpha_beta",
            "modes_covered", "SWEEP_RUNS", "sid_seed_sweep"]
 
@@ -80,6 +80,19 @@ def gmm_eps(x, alpha, beta, means, stds, weights=None) -> torch.Tensor:
     return b * ((g / v)[:, :, None] * diff).sum(1)                           # (n, d)
 
 
+def eps_triplet(eps_teacher, eps_fake, eps) -> tuple:
+    """Check the three (n, d) noise tensors of SiD's losses (teacher, fake denoiser, true noise):
+    tensors of one shape; returns them. Shared by sid_losses and FGM's loss. torch."""
+    phi = check_tensor(eps_teacher, name="eps_teacher")
+    psi = check_tensor(eps_fake, name="eps_fake")
+    e = check_tensor(eps, name="eps")
+    if phi.ndim != 2:
+        raise ValueError(f"eps_teacher must have shape (n, d), got {tuple(phi.shape)}")
+    check_shape(psi, tuple(phi.shape), name="eps_fake")
+    check_shape(e, tuple(phi.shape), name="eps")
+    return phi, psi, e
+
+
 def sid_losses(eps_teacher, eps_fake, eps) -> dict:
     """Batch means of the post's losses, all equal in expectation at the exact fake denoiser.
 
@@ -90,13 +103,7 @@ def sid_losses(eps_teacher, eps_fake, eps) -> dict:
     whose mean equals that of |psi|^2 (one factor of |psi|^2 may be rewritten, not both).
     torch; gradients flow wherever the caller left them (the caller decides where they stop).
     """
-    phi = check_tensor(eps_teacher, name="eps_teacher")
-    psi = check_tensor(eps_fake, name="eps_fake")
-    e = check_tensor(eps, name="eps")
-    if phi.ndim != 2:
-        raise ValueError(f"eps_teacher must have shape (n, d), got {tuple(phi.shape)}")
-    check_shape(psi, tuple(phi.shape), name="eps_fake")
-    check_shape(e, tuple(phi.shape), name="eps")
+    phi, psi, e = eps_triplet(eps_teacher, eps_fake, eps)
     d = phi.shape[1]
     return {"L1": ((phi - psi) ** 2).sum(1).mean(),
             "L2": ((phi - psi) * (phi - e)).sum(1).mean(),

@@ -27,7 +27,7 @@ from .._validate import (check_choice, check_int_in, check_nonnegative,
 from ..datasets import save_run
 from .metrics import sliced_wasserstein2
 from .mixture import GaussianMixture, ring_mixture
-from .sid import gmm_eps, modes_covered, sid_losses, train_sid, vp_time_alpha_beta
+from .sid import eps_triplet, gmm_eps, modes_covered, sid_losses, train_sid, vp_time_alpha_beta
 
 __all__ = ["GRAD_NAMES", "gaussian_sid_grads", "lambda_grad", "lambda_cosine", "fgm_loss",
            "gaussian_grads_mc", "vp_quadrature", "scale_field", "critical_lambda", "train_affine_sid",
@@ -107,13 +107,7 @@ def fgm_loss(eps_teacher, eps_fake, eps) -> torch.Tensor:
     Chapter sid-distillation-2. Per sample it equals 2 L2 - L1 of :func:`sid_losses`; with psi's
     parameters held constant its gradient is, in expectation, the true gradient of L1. torch.
     """
-    phi = check_tensor(eps_teacher, name="eps_teacher")
-    psi = check_tensor(eps_fake, name="eps_fake")
-    e = check_tensor(eps, name="eps")
-    if phi.ndim != 2:
-        raise ValueError(f"eps_teacher must have shape (n, d), got {tuple(phi.shape)}")
-    check_shape(psi, tuple(phi.shape), name="eps_fake")
-    check_shape(e, tuple(phi.shape), name="eps")
+    phi, psi, e = eps_triplet(eps_teacher, eps_fake, eps)
     return ((phi ** 2).sum(1) - 2 * (phi * e).sum(1) + 2 * (psi * e).sum(1) - (psi ** 2).sum(1)).mean()
 
 

@@ -185,3 +185,14 @@ def test_seed_sweep_first_run_reproduces_the_committed_output():
     assert new["runs"]["L1 sg"]["sw"][0] == pytest.approx(saved["runs"]["L1 sg"]["sw"][0], abs=0.01)
     assert new["runs"]["L1 sg"]["modes"][0] == saved["runs"]["L1 sg"]["modes"][0]
     assert new["runs"]["L2 - 1.2 L1"]["diverged"][0] == saved["runs"]["L2 - 1.2 L1"]["diverged"][0]
+
+
+def test_eps_triplet_checks_the_three_noise_tensors():
+    a = torch.zeros(4, 2, dtype=torch.float64)
+    assert all(t is a for t in D.eps_triplet(a, a, a))
+    with pytest.raises(ValueError, match="eps_teacher"):
+        D.eps_triplet(torch.zeros(4), a, a)
+    with pytest.raises(ValueError, match="eps_fake"):
+        D.eps_triplet(a, torch.zeros(4, 3, dtype=torch.float64), a)
+    with pytest.raises(ValueError, match="^eps"):
+        D.eps_triplet(a, a, torch.zeros(3, 2, dtype=torch.float64))
