@@ -23,7 +23,7 @@ import torch
 from scipy import integrate, optimize
 
 from .._validate import (check_choice, check_int_in, check_nonnegative,
-                         check_positive, check_real, check_shape, check_tensor)
+                         check_positive, check_real)
 from ..datasets import save_run
 from .metrics import sliced_wasserstein2
 from .mixture import GaussianMixture, ring_mixture
