@@ -128,3 +128,4 @@ __all__ = [
 from .sid import *  # noqa: F401,F403
 from .consistency import *  # noqa: F401,F403
 from .sid_lambda import *  # noqa: F401,F403
+from .ddcm import *  # noqa: F401,F403
