@@ -129,3 +129,7 @@ from .sid import *  # noqa: F401,F403
 from .consistency import *  # noqa: F401,F403
 from .sid_lambda import *  # noqa: F401,F403
 from .ddcm import *  # noqa: F401,F403
+from .gp import *  # noqa: F401,F403
+from .samplers import *  # noqa: F401,F403
+from .amed import *  # noqa: F401,F403
+from .skip import *  # noqa: F401,F403

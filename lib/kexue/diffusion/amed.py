@@ -8,22 +8,56 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import as_float_array, as_float_ndarray, check_int_in, check_positive
-from .samplers import Denoiser, afs_slope, reference_solution, sigma_grid, slope
+from .._validate import as_float_array, as_float_ndarray, check_choice, check_int_in, check_positive
+from .samplers import Denoiser, _run, afs_slope, reference_solution, sigma_grid, slope
 
-__all__ = ["fit_amed", "trajectory_pca", "chord_deviation"]
+__all__ = ["fit_amed", "sample_amed_plugin", "trajectory_pca", "chord_deviation"]
+
+
+def sample_amed_plugin(denoiser: Denoiser, x, sigmas, r, c, *, afs: bool = False,
+                       return_trajectory: bool = False):
+    """AMED-Plugin on Euler: a learned extra grid point inside every step, two Euler steps.
+
+        s_mid = sigma_next^r sigma^(1-r),  x_mid = x + (s_mid - sigma) d(x, sigma),
+        x_next = x_mid + c (sigma_next - s_mid) d(x_mid, s_mid).
+
+    Chapter amed-ode-sampling (the authors' ``euler_sampler`` with a predictor). Where the AMED
+    solver uses the interior slope for the *whole* step from x, the plugin keeps the base solver
+    (here Euler) and only learns where to put its extra point, and a scale c. Two calls per step
+    (one less with ``afs``); a step to 0 is one Euler step. numpy or torch. Returns (x, nfe).
+    """
+    sigmas = sigma_grid(sigmas)
+    n = len(sigmas) - 1
+    r_arr = np.asarray(r, dtype=float).reshape(-1)
+    c_arr = np.asarray(c, dtype=float).reshape(-1)
+    if r_arr.size != n or not ((r_arr > 0) & (r_arr < 1)).all():
+        raise ValueError(f"r must hold {n} values in (0, 1), got {r_arr.size}")
+    if c_arr.size != n or not (np.isfinite(c_arr).all() and (c_arr > 0).all()):
+        raise ValueError(f"c must hold {n} finite values > 0, got {c_arr.size}")
+
+    def step(i, x, s, s_next):
+        d, c0 = (afs_slope(x, s), 0) if (afs and i == 0) else (slope(denoiser, x, s), 1)
+        if s_next == 0:
+            return x + (s_next - s) * d, c0
+        s_mid = s_next ** r_arr[i] * s ** (1 - r_arr[i])
+        x_mid = x + (s_mid - s) * d
+        return x_mid + float(c_arr[i]) * (s_next - s_mid) * slope(denoiser, x_mid, s_mid), c0 + 1
+    return _run(step, x, sigmas, return_trajectory)
 
 
 def fit_amed(denoiser: Denoiser, x_train, sigmas, *, substeps: int = 200, r_grid: int = 49,
-             c_bounds: tuple[float, float] = (0.9, 1.1), afs: bool = True):
+             c_bounds: tuple[float, float] = (0.9, 1.1), afs: bool = True, kind: str = "solver"):
     """Distil per-step AMED constants (r_n, c_n) against a teacher trajectory (numpy).
 
     Chapter amed-ode-sampling. Greedy, step by step: from the student's own state x_n, for each r on
     a grid in (0, 1) the best c is closed-form least squares,
     c = <h d_mid, x*_{n+1} - x_n> / ||h d_mid||^2, clipped to ``c_bounds``; keep the (r, c) with the
     smallest error to the teacher state x*_{n+1} (``substeps`` Heun steps per interval).
+    ``kind="plugin"`` fits :func:`sample_amed_plugin` instead (there c scales only the second
+    Euler step: c = <g, x* - x_mid> / ||g||^2 with g = (sigma_next - s_mid) d_mid).
     Returns arrays (r, c) of length len(sigmas) - 1.
     """
+    check_choice(kind, ["solver", "plugin"], name="kind")
     sigmas = sigma_grid(sigmas)
     x_train = as_float_ndarray(x_train, name="x_train", min_ndim=2)
     r_grid = check_int_in(r_grid, 1, None, name="r_grid")
@@ -45,14 +79,19 @@ def fit_amed(denoiser: Denoiser, x_train, sigmas, *, substeps: int = 200, r_grid
         best = None
         for r in rs:
             s_mid = s_next ** r * s ** (1 - r)
-            step = (s_next - s) * slope(denoiser, x + (s_mid - s) * d, s_mid)
-            c = float(np.clip((step * target).sum() / max((step * step).sum(), 1e-300), lo, hi))
-            err = float(((c * step - target) ** 2).sum())
+            x_mid = x + (s_mid - s) * d
+            if kind == "solver":
+                base, step = 0.0, (s_next - s) * slope(denoiser, x_mid, s_mid)
+            else:
+                base, step = x_mid - x, (s_next - s_mid) * slope(denoiser, x_mid, s_mid)
+            resid = target - base
+            c = float(np.clip((step * resid).sum() / max((step * step).sum(), 1e-300), lo, hi))
+            err = float(((base + c * step - target) ** 2).sum())
             if best is None or err < best[0]:
-                best = (err, r, c, step)
-        _, r, c, step = best
+                best = (err, r, c, base + c * step)
+        _, r, c, move = best
         r_out.append(float(r)), c_out.append(c)
-        x = x + c * step
+        x = x + move
     return np.array(r_out), np.array(c_out)
 
 

@@ -14,7 +14,7 @@ from .._validate import (as_float_array, as_float_ndarray, check_choice, check_i
 from .schedules import EpsModel, cosine_alpha_beta
 
 __all__ = ["freq_radius", "gp_spectrum", "sample_gp", "pooled_spectrum", "pooled_variance_fraction",
-           "coarse_mmse", "wiener_eps", "radial_power_spectrum", "radial_spectrum",
+           "coarse_mmse", "learned_denoiser_mse", "wiener_eps", "radial_power_spectrum", "radial_spectrum",
            "band_log_ratio", "lowres_kernel_on_highres", "gp_lowres_model", "gp_highres_model"]
 
 
@@ -108,6 +108,30 @@ def coarse_mmse(P_low, alpha, beta_eff):
     num = Pf * b[..., None] ** 2
     return (num / (a[..., None] ** 2 * Pf + b[..., None] ** 2)).mean(-1)
 
+
+
+def learned_denoiser_mse(clean_train, noisy_train, clean_test, noisy_test) -> float:
+    """Test MSE of a translation-invariant linear denoiser *fitted to data* (no spectrum given).
+
+    Chapter snr-high-res-1. Per Fourier mode q, the least-squares gain
+    g_q = sum Re(Y_q conj(Z_q)) / sum |Z_q|^2 over the training pairs (clean y, noisy z) (images
+    (n, H, W)), then mean |ifft(g Z_test) - y_test|^2. For stationary Gaussian data it converges
+    to the Wiener filter, so its error estimates the MMSE without using the formula. numpy.
+    """
+    ys = [as_float_ndarray(v, name=nm, min_ndim=3, max_ndim=3) for v, nm in
+          [(clean_train, "clean_train"), (noisy_train, "noisy_train"), (clean_test, "clean_test"),
+           (noisy_test, "noisy_test")]]
+    y, z, yt, zt = ys
+    check_shape(z, y.shape, name="noisy_train")
+    check_shape(yt, (None,) + y.shape[1:], name="clean_test")
+    check_shape(zt, yt.shape, name="noisy_test")
+    Y, Z = np.fft.fft2(y), np.fft.fft2(z)
+    denom = (np.abs(Z) ** 2).sum(0)
+    if (denom <= 0).any():
+        raise ValueError("noisy_train must have power in every Fourier mode")
+    g = (Y * Z.conj()).real.sum(0) / denom                      # (H, W) per-mode gain
+    pred = np.fft.ifft2(g * np.fft.fft2(zt)).real
+    return float(((pred - yt) ** 2).mean())
 
 def wiener_eps(x_t, alpha: float, beta: float, P) -> np.ndarray:
     """Exact eps-prediction E[eps | x_t] for x_t = alpha x0 + beta eps, x0 ~ GP(P) (per Fourier mode).

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from .._validate import (as_float_array, check_choice, check_decreasing, check_finite_result,
-                         check_int_in, check_positive, check_values_in, is_tensor)
+                         check_int_in, check_nonnegative, check_positive, check_values_in, is_tensor)
 from .schedules import Denoiser, EpsModel, Schedule, cosine_alpha_beta, karras_sigmas
 
 __all__ = ["slope", "afs_slope", "sample_euler", "sample_heun", "sample_midpoint", "sample_amed",
-           "nfe",
+           "sample_euler_ancestral", "nfe",
            "reference_solution", "SOLVERS", "SOLVER_NAMES", "solve_at_budget", "ddim_sample",
            "ddpm_sample"]
 
@@ -87,6 +87,44 @@ def sample_heun(denoiser: Denoiser, x, sigmas, *, return_trajectory: bool = Fals
             return x_e, 1
         d2 = slope(denoiser, x_e, s_next)
         return x + (s_next - s) * 0.5 * (d + d2), 2
+    return _run(step, x, sigmas, return_trajectory)
+
+
+def sample_euler_ancestral(denoiser: Denoiser, x, sigmas, *, seed: int = 0, eta: float = 1.0,
+                           return_trajectory: bool = False):
+    """Euler ancestral, an SDE sampler (k-diffusion ``sample_euler_ancestral``), VE form.
+
+    Chapter skip-tuning (the SDE side of Su's sign rule):
+
+        sigma_up = min(sigma_next, eta sqrt(sigma_next^2 (sigma^2 - sigma_next^2) / sigma^2)),
+        sigma_down = sqrt(sigma_next^2 - sigma_up^2),
+        x_next = x + (sigma_down - sigma) d(x, sigma) + sigma_up z,
+
+    i.e. an Euler step of the ODE to sigma_down and fresh noise back up to sigma_next. eta = 0 is
+    plain Euler. One call per step; z from a generator seeded by ``seed`` (torch in -> torch noise
+    of x's dtype, numpy in -> numpy noise). Returns ``(x_end, nfe)`` (and the trajectory if asked).
+    """
+    sigmas = sigma_grid(sigmas)
+    eta = check_nonnegative(eta, name="eta")
+    seed = check_int_in(seed, 0, None, name="seed")
+    if is_tensor(x):
+        gen = torch.Generator().manual_seed(seed)
+
+        def noise(shape):
+            return torch.randn(shape, generator=gen, dtype=torch.float64).to(x.dtype)
+    else:
+        rng = np.random.default_rng(seed)
+
+        def noise(shape):
+            return rng.standard_normal(shape)
+
+    def step(i, x, s, s_next):
+        d = slope(denoiser, x, s)
+        if s_next == 0:
+            return x + (s_next - s) * d, 1
+        up = min(s_next, eta * math.sqrt(s_next ** 2 * (s ** 2 - s_next ** 2) / s ** 2))
+        down = math.sqrt(s_next ** 2 - up ** 2)
+        return x + (down - s) * d + up * noise(tuple(x.shape)), 1
     return _run(step, x, sigmas, return_trajectory)
 
 
@@ -250,15 +288,29 @@ def ddim_sample(eps_fn: EpsModel, x, ts, schedule: Schedule | None = None, *,
     return (x, traj) if return_trajectory else x
 
 
-def ddpm_sample(eps_fn: EpsModel, x, ts, rng: np.random.Generator, schedule: Schedule | None = None):
-    """Ancestral DDPM on a grid: sample x_prev ~ q(x_prev | x_t, x0_hat) (the posterior with x0_hat).
+def ddpm_sample(eps_fn: EpsModel, x, ts, rng: np.random.Generator | None = None,
+                schedule: Schedule | None = None, *, noises: Sequence | None = None,
+                variance: str = "posterior"):
+    """Ancestral DDPM on a grid: x_prev = mean(x_t, x0_hat) + sigma z, z ~ N(0, I).
 
-    Chapter snr-high-res-2. Mean a_p x0 + sqrt(b_p^2 - var) eps_hat-equivalent form; variance
-    var = b_p^2 (1 - (a_t/a_p)^2 b_p^2 / b_t^2) ... written via the DDPM posterior. numpy.
+    Chapter snr-high-res-2. With the one-step forward kernel x_t = (a/a_p) x_prev + sqrt(v) z,
+    v = b^2 - (a/a_p)^2 b_p^2, the posterior q(x_prev | x_t, x0_hat) has
+
+        mean = a_p v / b^2 x0_hat + (a/a_p) b_p^2 / b^2 x_t,   sigma^2 = v b_p^2 / b^2  ("posterior"),
+
+    the first of the two choices in Su's DDPM post; ``variance="upper"`` keeps the mean and uses
+    sigma^2 = v, the other one. The noise z of step i is drawn from ``rng`` or, if ``noises`` is
+    given, taken from ``noises[i]`` (one array per step, shaped like x): feeding a low-resolution
+    run the pooled noise s D[z] of a high-resolution run is how the coarse closure is tested. numpy.
     """
     ts = time_grid(ts)
+    check_choice(variance, ["posterior", "upper"], name="variance")
+    if noises is None and rng is None:
+        raise ValueError("rng must be a numpy Generator when noises is not given")
+    if noises is not None and len(noises) != len(ts) - 1:
+        raise ValueError(f"noises must hold one array per step ({len(ts) - 1}), got {len(noises)}")
     sched = schedule or cosine_alpha_beta
-    for t, t_prev in zip(ts[:-1], ts[1:]):
+    for i, (t, t_prev) in enumerate(zip(ts[:-1], ts[1:])):
         a, b = sched(float(t))
         a_p, b_p = sched(float(t_prev))
         e = eps_fn(x, float(t))
@@ -266,8 +318,14 @@ def ddpm_sample(eps_fn: EpsModel, x, ts, rng: np.random.Generator, schedule: Sch
         # one-step forward kernel x_t = (a/a_p) x_prev + sqrt(b^2 - (a/a_p)^2 b_p^2) z
         ratio = a / a_p
         step_var = max(b * b - ratio * ratio * b_p * b_p, 0.0)
-        post_var = step_var * b_p * b_p / (b * b)
+        post_var = step_var * b_p * b_p / (b * b) if variance == "posterior" else step_var
         mean = (a_p * step_var / (b * b)) * x0 + (ratio * b_p * b_p / (b * b)) * x
-        x = mean + math.sqrt(post_var) * rng.standard_normal(np.shape(x))
+        if noises is None:
+            z = rng.standard_normal(np.shape(x))
+        else:
+            z = np.asarray(noises[i], dtype=float)
+            if z.shape != np.shape(x):
+                raise ValueError(f"noises[{i}] must have the shape of x {np.shape(x)}, got {z.shape}")
+        x = mean + math.sqrt(post_var) * z
     check_finite_result(x, what="ddpm_sample output")
     return x

@@ -6,7 +6,8 @@ Writes ``lib/kexue/data/digits_unet.pt`` (float32 state dict, < 500 kB),
 ``lib/kexue/data/digits_unet_metrics.json`` (settings, the training-loss log, held-out losses)
 and ``lib/kexue/data/digits_skip_sweep.json`` (the skip-tuning quality sweep of the chapter).
 Deterministic with one torch thread; the test suite re-runs the first steps and compares them
-with the log. Takes about three minutes on one CPU thread.
+with the log. Takes about three minutes on one CPU thread, plus a few for the sweep;
+``--sweep-only`` re-runs only the sweep on the committed weights.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from . import skip as K
 from . import unet as U
 
 SETTINGS = {"channels": 16, "levels": 2, "batch": 128, "lr": 2e-3, "log_every": 10}
+SWEEP_SEEDS = (0, 1, 2)
+SWEEP_N = 500
 
 
 def eval_losses(den, seed: int = 123) -> dict:
@@ -43,21 +46,49 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(DATA_DIR))
     p.add_argument("--skip-sweep", action="store_true", help="train only, do not run the skip-tuning sweep")
+    p.add_argument("--sweep-only", action="store_true",
+                   help="do not train: run the skip-tuning sweep on the committed weights")
+    p.add_argument("--top-sweep-only", action="store_true",
+                   help="do not train: run only the rho_top sweep on the committed weights")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    den, log = U.train_digits_unet(args.steps, args.seed, progress=True, **SETTINGS)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.top_sweep_only:
+        den, meta = U.load_pretrained("float32")
+        run_top_sweep(den, out)
+        return meta
+    if args.sweep_only:
+        den, meta = U.load_pretrained("float32")
+        run_sweep(den, out)
+        return meta
+    den, log = U.train_digits_unet(args.steps, args.seed, progress=True, **SETTINGS)
     torch.save(den.state_dict(), out / U.WEIGHTS.name)
     meta = {**SETTINGS, "steps": args.steps, "seed": args.seed,
             "parameters": sum(p.numel() for p in den.parameters()),
             "log": log, "eval_pixel_mse": eval_losses(den)}
     (out / f"{U.METRICS}.json").write_text(json.dumps(meta, indent=1))
     if not args.skip_sweep:
-        print("skip-tuning sweep (5 samplers x 9 rho, 1000 samples each) ...", flush=True)
-        sweep = K.skip_sweep(den, K.SWEEP_RHOS, n=1000, seed=0)
-        (out / f"{K.SWEEP}.json").write_text(json.dumps(K.sweep_to_json(sweep, 1000), indent=1))
+        run_sweep(den, out)
+        run_top_sweep(den, out)
     return meta
+
+
+def run_top_sweep(den, out: Path) -> None:
+    """The rho_top sweep: Euler 5 and Heun 5 steps, rho_bottom = 1, seeds 0, 1, 2, 500 samples."""
+    print("rho_top sweep ...", flush=True)
+    top = K.top_skip_sweep(den, K.TOP_RHOS, samplers=("euler5", "heun5"), n=SWEEP_N, seeds=SWEEP_SEEDS)
+    rows = [{"sampler": sm, "rho_top": r, "fd_seeds": [round(v, 4) for v in fds]}
+            for (sm, r), fds in top["fd_seeds"].items()]
+    (out / f"{K.TOP_SWEEP}.json").write_text(json.dumps({"n": SWEEP_N, "seeds": list(SWEEP_SEEDS), "rows": rows}, indent=1))
+
+
+def run_sweep(den, out: Path) -> None:
+    """The chapter's quality sweep: every sampler x rho_bottom, 500 samples, seeds 0, 1, 2."""
+    print(f"skip-tuning sweep ({len(K.SAMPLERS)} samplers x {len(K.SWEEP_RHOS)} rho x {len(SWEEP_SEEDS)} seeds, "
+          f"{SWEEP_N} samples each) ...", flush=True)
+    sweep = K.skip_sweep(den, K.SWEEP_RHOS, n=SWEEP_N, seeds=SWEEP_SEEDS)
+    (out / f"{K.SWEEP}.json").write_text(json.dumps(K.sweep_to_json(sweep, SWEEP_N), indent=1))
 
 
 if __name__ == "__main__":

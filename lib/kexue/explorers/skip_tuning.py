@@ -15,25 +15,30 @@ from kexue.widgets import PALETTE, Dropdown, Explorer, Slider, frame, heatmap, h
 def mosaic(x: np.ndarray, cols: int = 4) -> np.ndarray:
     """Tile images (n, 8, 8) into a grid with 1-pixel gaps, row 0 at the top (for a heatmap)."""
     rows = -(-len(x) // cols)
-    out = np.zeros((9 * rows - 1, 9 * cols - 1))
+    out = np.full((9 * rows - 1, 9 * cols - 1), -1.0)            # gaps in the background value
     for k, im in enumerate(x):
         r, c = divmod(k, cols)
         out[9 * r:9 * r + 8, 9 * c:9 * c + 8] = im
     return out[::-1]
 
 
+#: the samplers the explorer offers when the sweep has them (one of each kind and budget)
+SHOWN = ("euler5", "euler10", "heun5", "ancestral10")
+
+
 def skip_tuning(den: D.EDMDenoiser | None = None, sweep: dict | None = None, seed: int = 0) -> Explorer:
     """rho_bottom slider and sampler dropdown over a :func:`kexue.diffusion.skip_sweep` result.
 
     Left: the first 16 samples of the sweep's noise (the same for every rho), sampled here with
-    the float64 network, as a 4 x 4 mosaic; right: FD against rho_bottom for every sampler from
-    the sweep, the current point marked, and the real-vs-real floor. Defaults: the committed
+    the float64 network, as a 4 x 4 mosaic; right: FD against rho_bottom (the sweep's mean over
+    its seeds) for the samplers in :data:`SHOWN` (all of the sweep's if it has none of them), the current point marked, and the real-vs-real floor. Defaults: the committed
     network (:func:`kexue.diffusion.load_pretrained`) and sweep (:func:`kexue.diffusion.load_sweep`).
     """
     den = D.load_pretrained()[0] if den is None else den
     sweep = D.load_sweep() if sweep is None else sweep
     keys = list(sweep["fd"])
     samplers = list(dict.fromkeys(k[0] for k in keys))
+    samplers = [sm for sm in SHOWN if sm in samplers] or samplers
     rhos = sorted(set(k[1] for k in keys))
     n = int(sweep.get("n", 1000))
     x_T = (80 * torch.randn((n, 1, 8, 8), generator=torch.Generator().manual_seed(seed)))[:16]
@@ -59,7 +64,7 @@ def skip_tuning(den: D.EDMDenoiser | None = None, sweep: dict | None = None, see
 
     controls = [Dropdown("sampler", samplers, samplers[0], label="sampler",
                          names=[D.SAMPLER_NAMES[s] for s in samplers]),
-                Slider("rho", rhos, 1.0 if 1.0 in rhos else rhos[0], label="ρ_bottom", fmt="{:.2g}")]
+                Slider("rho", rhos, 1.0 if 1.0 in rhos else rhos[0], label="ρ_bottom", fmt="{:g}")]
     return Explorer(controls, compute, name="skip-tuning")
 
 

@@ -18,7 +18,7 @@ METHODS = {"naive": "naive (low-res model at high res)", "upsampled": "low-res s
 
 
 def upsample_guidance(n: int = 32, ws: Sequence[float] = (-1.0, -0.5, 0.0, 0.2, 0.5, 1.0),
-                      factors: Sequence[int] = (2, 4), n_samples: int = 60, steps: int = 25,
+                      factors: Sequence[int] = (2, 4), n_samples: int = 40, steps: int = 20,
                       seed: int = 0) -> Explorer:
     """The same noise sampled naively, by upsampling, and with upsample guidance (weight w).
 

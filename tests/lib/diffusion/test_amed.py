@@ -37,3 +37,37 @@ def test_trajectory_pca_and_chord():
         D.trajectory_pca(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="traj"):
         D.chord_deviation(np.zeros((4, 3)))
+
+
+def test_amed_plugin_with_c_1_is_euler_on_the_refined_grid(gm):
+    """Plugin steps with c = 1 are two Euler steps: Euler on the grid with s_mid inserted."""
+    x = 80 * np.random.default_rng(1).standard_normal((20, gm.dim))
+    s = D.karras_sigmas(5)
+    r = np.array([0.3, 0.5, 0.7, 0.5])
+    out, calls = D.sample_amed_plugin(gm, x, s, r, np.ones(4))
+    mids = s[1:] ** r * s[:-1] ** (1 - r)
+    fine = np.sort(np.concatenate([s, mids]))[::-1]
+    ref, calls_ref = D.sample_euler(gm, x, fine)
+    assert calls == calls_ref == 8 and np.abs(out - ref).max() < 1e-12
+    _, calls_afs = D.sample_amed_plugin(gm, x, s, r, np.ones(4), afs=True)
+    assert calls_afs == 7
+
+
+def test_fit_amed_plugin_beats_euler_on_the_midpoint_grid(gm):
+    x = 80 * np.random.default_rng(5).standard_normal((300, gm.dim))
+    s = D.karras_sigmas(4)
+    r, c = D.fit_amed(gm, x, s, substeps=40, r_grid=9, kind="plugin", afs=False)
+    ref = D.reference_solution(gm, x, s, substeps=40)
+    e_plug = D.rms_error(D.sample_amed_plugin(gm, x, s, r, c)[0], ref)
+    e_half = D.rms_error(D.sample_amed_plugin(gm, x, s, np.full(3, 0.5), np.ones(3))[0], ref)
+    assert e_plug <= e_half * 1.01
+
+
+def test_amed_plugin_bad_input(gm):
+    x, s = np.zeros((2, gm.dim)), D.karras_sigmas(3)
+    with pytest.raises(ValueError, match="r must"):
+        D.sample_amed_plugin(gm, x, s, [0.5, 1.5], [1, 1])
+    with pytest.raises(ValueError, match="c must"):
+        D.sample_amed_plugin(gm, x, s, [0.5, 0.5], [1, -1])
+    with pytest.raises(ValueError, match="kind"):
+        D.fit_amed(gm, x, s, kind="other")

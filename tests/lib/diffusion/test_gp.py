@@ -140,3 +140,26 @@ def test_freq_radius_is_the_wave_number_norm_of_numpy_fftfreq():
     k = np.array([0, 1, 2, -3, -2, -1])
     assert np.allclose(r, np.hypot(k[:, None], k[None, :]))
     assert r[0, 0] == 0 and np.allclose(r, r.T)
+
+
+def test_learned_denoiser_converges_to_the_coarse_mmse():
+    """A per-mode least-squares denoiser fitted on samples reaches the closed-form MMSE."""
+    P = D.gp_spectrum(16, "bandpass", k0=2.0, width=0.6)
+    rng = np.random.default_rng(0)
+    y, yt = D.sample_gp(P, 1500, rng), D.sample_gp(P, 1500, rng)
+    a, b = 0.6, 0.8
+    z, zt = a * y + b * rng.standard_normal(y.shape), a * yt + b * rng.standard_normal(yt.shape)
+    mse = D.learned_denoiser_mse(y, z, yt, zt)
+    assert abs(mse / float(D.coarse_mmse(P, a, b)) - 1) < 0.02
+    # with no noise, the learned gain is 1/a on modes with power: error ~ 0
+    assert D.learned_denoiser_mse(y, a * y + 1e-9 * rng.standard_normal(y.shape), yt, a * yt) < 1e-8
+
+
+def test_learned_denoiser_bad_input():
+    x = np.zeros((4, 8, 8))
+    with pytest.raises(ValueError, match="noisy_train"):
+        D.learned_denoiser_mse(x, np.zeros((4, 8, 4)), x, x)
+    with pytest.raises(ValueError, match="noisy_train"):
+        D.learned_denoiser_mse(x, x, x, x)
+    with pytest.raises(ValueError, match="noisy_test"):
+        D.learned_denoiser_mse(x, x + 1, x, np.zeros((3, 8, 8)))

@@ -212,3 +212,92 @@ def test_slope_is_the_probability_flow_velocity(gm):
     iso = D.IsotropicGaussian(2.0)
     xt = torch.randn(3, 4, dtype=torch.float64)
     assert torch.allclose(D.slope(iso, xt, 1.0), xt * (1.0 / (4.0 + 1.0)))     # sigma x / (c^2 + sigma^2)
+
+
+def test_ddpm_given_noises_equals_drawing_them_from_the_generator():
+    model = D.gp_highres_model(D.gp_spectrum(8, "bandpass", k0=2.0, width=0.6))
+    x = np.random.default_rng(0).standard_normal((3, 8, 8))
+    ts = np.linspace(0.98, 0.0, 6)
+    zs = [np.random.default_rng(1).standard_normal((3, 8, 8))]
+    rng = np.random.default_rng(1)
+    zs = [rng.standard_normal((3, 8, 8)) for _ in range(5)]
+    a = D.ddpm_sample(model, x, ts, np.random.default_rng(1))
+    b = D.ddpm_sample(model, x, ts, noises=zs)
+    assert np.abs(a - b).max() < 1e-14
+
+
+def test_ddpm_posterior_variance_closes_under_pooling_and_upper_does_not():
+    """Upsample guidance (w = 0) + ancestral DDPM pooled = low-res DDPM on tau fed s D[z]."""
+    P = D.gp_spectrum(16, "bandpass", k0=2.0, width=0.6)
+    s = 2
+    lo = D.gp_lowres_model(D.pooled_spectrum(P, s))
+    ts = np.linspace(0.98, 0.0, 11)
+    taus = D.snr_match_time(ts, s)
+    rhos = D.ug_rho(*D.cosine_alpha_beta(ts), s)
+    rng = np.random.default_rng(2)
+    x_T = rng.standard_normal((4, 16, 16))
+    zs = [rng.standard_normal((4, 16, 16)) for _ in range(10)]
+    gaps = {}
+    for var in ["posterior", "upper"]:
+        hi = D.ddpm_sample(lambda x, t: D.upsample_guidance_eps(lo, x, t, s, 0.0), x_T, ts,
+                           noises=zs, variance=var)
+        low = D.ddpm_sample(lo, D.avg_pool(x_T, s) / rhos[0], taus,
+                            noises=[s * D.avg_pool(z, s) for z in zs], variance=var)
+        gaps[var] = np.abs(D.avg_pool(hi, s) / rhos[-1] - low).max()
+    assert gaps["posterior"] < 1e-10 and gaps["upper"] > 1e-3
+
+
+def test_ddpm_bad_noises_and_variance():
+    f = lambda x, t: x  # noqa: E731
+    with pytest.raises(ValueError, match="rng"):
+        D.ddpm_sample(f, np.zeros((2, 2)), [0.5, 0.0])
+    with pytest.raises(ValueError, match="noises"):
+        D.ddpm_sample(f, np.zeros((2, 2)), [0.5, 0.0], noises=[np.zeros((2, 2))] * 2)
+    with pytest.raises(ValueError, match="noises"):
+        D.ddpm_sample(f, np.zeros((2, 2)), [0.5, 0.0], noises=[np.zeros((3, 2))])
+    with pytest.raises(ValueError, match="variance"):
+        D.ddpm_sample(f, np.zeros((2, 2)), [0.5, 0.0], np.random.default_rng(0), variance="x")
+
+
+def test_euler_ancestral_matches_diffusers_euler_ancestral(gm):
+    """Same sigma_up / sigma_down split and the same noise stream (float64 torch generator)."""
+    from diffusers import EulerAncestralDiscreteScheduler
+    rng = np.random.default_rng(3)
+    sch = EulerAncestralDiscreteScheduler(prediction_type="epsilon")
+    sch.set_timesteps(6)
+    x = torch.tensor(rng.standard_normal((6, gm.dim))) * float(sch.init_noise_sigma)
+    x_start = x.clone()
+    gen = torch.Generator().manual_seed(11)
+    for t in sch.timesteps:
+        inp = sch.scale_model_input(x, t)
+        sigma = float(sch.sigmas[sch.step_index])
+        xv = inp.double().numpy() * math.sqrt(sigma ** 2 + 1)
+        eps = (xv - gm(xv, sigma)) / sigma
+        x = sch.step(torch.tensor(eps), t, x, generator=gen).prev_sample
+    den_t = lambda z, s: torch.from_numpy(gm(z.numpy(), s))  # noqa: E731
+    ours, calls = D.sample_euler_ancestral(den_t, x_start, sch.sigmas.double().numpy(), seed=11)
+    assert calls == 6
+    assert torch.allclose(ours, x.double(), rtol=1e-4, atol=1e-4 * float(x.abs().max()))
+
+
+def test_euler_ancestral_eta0_is_euler_and_it_samples_the_data_law():
+    sig = D.karras_sigmas(41)
+    x = 80 * np.random.default_rng(0).standard_normal((4000, 2))
+    den = (lambda x, s: x * 0.25 / (0.25 + s ** 2))                # exact denoiser of N(0, 0.25 I)
+    e0, _ = D.sample_euler(den, x, sig)
+    a0, _ = D.sample_euler_ancestral(den, x, sig, eta=0.0)
+    assert np.abs(e0 - a0).max() < 1e-12
+    a1, calls = D.sample_euler_ancestral(den, x, D.karras_sigmas(401), seed=1)   # converges slowly
+    assert calls == 400 and abs(a1.var() / 0.25 - 1) < 0.08
+    t1, _ = D.sample_euler_ancestral(den, torch.tensor(x[:5]), sig, seed=1)
+    assert isinstance(t1, torch.Tensor)
+
+
+def test_euler_ancestral_bad_input():
+    f = lambda x, s: x  # noqa: E731
+    with pytest.raises(ValueError, match="eta"):
+        D.sample_euler_ancestral(f, np.zeros(2), [1.0, 0.0], eta=-1)
+    with pytest.raises(ValueError, match="seed"):
+        D.sample_euler_ancestral(f, np.zeros(2), [1.0, 0.0], seed=-1)
+    with pytest.raises(ValueError, match="sigmas"):
+        D.sample_euler_ancestral(f, np.zeros(2), [1.0, 2.0])

@@ -87,3 +87,36 @@ def test_remaining_unet_bad_input(den):
     with pytest.raises(ValueError, match="model"):
         with D.skip_tuning(torch.nn.Linear(2, 2), 0.5):
             pass
+
+
+def test_skip_sweep_over_seeds_averages_the_single_seed_runs(den):
+    both = D.skip_sweep(den, [1.0], samplers=["euler3", "ancestral5"], n=20, seeds=[0, 1])
+    one = [D.skip_sweep(den, [1.0], samplers=["euler3", "ancestral5"], n=20, seed=k) for k in (0, 1)]
+    for key in both["fd"]:
+        assert both["fd_seeds"][key] == [one[0]["fd"][key], one[1]["fd"][key]]
+        assert abs(both["fd"][key] - (one[0]["fd"][key] + one[1]["fd"][key]) / 2) < 1e-12
+    js = D.sweep_to_json(both, 20)
+    assert all(len(r["fd_seeds"]) == 2 for r in js["rows"])
+    with pytest.raises(ValueError, match="seeds"):
+        D.skip_sweep(den, [1.0], n=20, seeds=[])
+
+
+def test_ancestral_samples_depend_on_the_noise_seed_only_through_it(den):
+    x = 80 * torch.randn((4, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    a = D.sample_digits(den, x, "ancestral5", noise_seed=3)
+    b = D.sample_digits(den, x, "ancestral5", noise_seed=3)
+    c = D.sample_digits(den, x, "ancestral5", noise_seed=4)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert set(D.ODE_SAMPLERS) | set(D.SDE_SAMPLERS) == set(D.SAMPLERS)
+
+
+def test_top_skip_sweep_and_committed_top_sweep(den):
+    top = D.top_skip_sweep(den, [0.8, 1.0], samplers=["euler3"], n=20, seeds=[0])
+    with D.skip_tuning(den, 1.0, rho_top=1.0):
+        pass
+    plain = D.skip_sweep(den, [1.0], samplers=["euler3"], n=20, seed=0)["fd"][("euler3", 1.0)]
+    assert abs(top["fd_seeds"][("euler3", 1.0)][0] - plain) < 1e-9       # rho_top = 1 is the plain run
+    committed = D.load_top_sweep()
+    assert {r for _, r in committed} == set(D.TOP_RHOS) and all(len(v) == 3 for v in committed.values())
+    with pytest.raises(ValueError, match="seeds"):
+        D.top_skip_sweep(den, [1.0], seeds=[])

@@ -13,7 +13,7 @@ def test_mosaic_tiles_with_gaps_and_top_row_first():
     m = X.mosaic(x, cols=2)
     assert m.shape == (17, 17)
     assert (m[-8:, :8] == 0).all() and (m[-8:, 9:] == 1).all() and (m[:8, :8] == 2).all()
-    assert (m[8] == 0).all() and (m[:, 8] == 0).all()
+    assert (m[8] == -1).all() and (m[:, 8] == -1).all()               # gaps in the background value -1
 
 
 def test_skip_tuning_frames_match_the_library_and_the_sweep():
