@@ -75,6 +75,15 @@
     t = Math.max(0, Math.min(1, t));
     return VIRIDIS[Math.min(VIRIDIS.length - 1, Math.floor(t * VIRIDIS.length))];
   }
+  // the frames' colour maps: viridis (default), gray (low dark), gray_r (high dark: ink on paper)
+  function colour(cmap, t) {
+    t = Math.max(0, Math.min(1, t));
+    if (cmap === "gray" || cmap === "gray_r") {
+      var v = Math.round(255 * (cmap === "gray" ? t : 1 - t));
+      return "rgb(" + v + "," + v + "," + v + ")";
+    }
+    return viridis(t);
+  }
 
   function drawPanel(p) {
     var svg = el("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img",
@@ -114,7 +123,7 @@
       for (var r = 0; r < z.length; r++) for (var c = 0; c < z[r].length; c++) {
         var x0 = X(h.x[c]), x1 = X(h.x[c + 1]), y0 = Y(h.y[r]), y1 = Y(h.y[r + 1]);
         el("rect", { x: Math.min(x0, x1), y: Math.min(y0, y1), width: Math.abs(x1 - x0) + 0.5,
-          height: Math.abs(y1 - y0) + 0.5, fill: viridis((z[r][c] - vmin) / (vmax - vmin || 1)) }, g);
+          height: Math.abs(y1 - y0) + 0.5, fill: colour(h.cmap, (z[r][c] - vmin) / (vmax - vmin || 1)) }, g);
       }
     }
     var legend = [];

@@ -49,7 +49,7 @@ def skip_tuning(den: D.EDMDenoiser | None = None, sweep: dict | None = None, see
             x = D.sample_digits(den, x_T, sampler)[:, 0].double().numpy()       # (16, 8, 8)
         name = D.SAMPLER_NAMES[sampler]
         left = panel(f"{name}, ρ_bottom = {rho:g}", "", "",
-                     heatmap=heatmap(np.round(mosaic(x), 2), edges, edges, vmin=-1.0, vmax=1.0),
+                     heatmap=heatmap(np.round(mosaic(x), 2), edges, edges, vmin=-1.0, vmax=1.0, cmap="gray_r"),
                      legend=False)
         series = [line(rhos, [sweep["fd"][(sm, r)] for r in rhos], D.SAMPLER_NAMES[sm],
                        color=PALETTE[i], dash=sm != sampler) for i, sm in enumerate(samplers)]

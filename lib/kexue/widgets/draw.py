@@ -48,7 +48,7 @@ def _draw_panel(ax, p: dict) -> None:
     hm = p.get("heatmap")
     if hm is not None:
         z = np.asarray(hm["z"], dtype=float)
-        mesh = ax.pcolormesh(hm["x"], hm["y"], z, cmap="viridis", vmin=hm.get("vmin"),
+        mesh = ax.pcolormesh(hm["x"], hm["y"], z, cmap=hm.get("cmap", "viridis"), vmin=hm.get("vmin"),
                              vmax=hm.get("vmax"), shading="flat")
         cb = ax.figure.colorbar(mesh, ax=ax)
         cb.set_label(hm.get("label", ""))

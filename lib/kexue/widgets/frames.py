@@ -19,7 +19,8 @@ from .._validate import check_choice
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
 SERIES_KEYS = {"kind", "x", "y", "label", "color", "dash", "fill", "width"}
-HEATMAP_KEYS = {"z", "x", "y", "vmin", "vmax", "label"}
+HEATMAP_KEYS = {"z", "x", "y", "vmin", "vmax", "label", "cmap"}
+CMAPS = ("viridis", "gray", "gray_r")   # gray_r: high values dark, as ink on paper (digit images)
 VLINE_KEYS = {"x", "label", "color", "dash"}
 HLINE_KEYS = {"y", "label", "color", "dash"}
 PANEL_KEYS = {"title", "xlabel", "ylabel", "xscale", "yscale", "series", "legend", "heatmap",
@@ -71,9 +72,12 @@ def bars(x, y, label: str = "", *, color: str | None = None, fill: bool = True,
 
 
 def heatmap(z, x_edges, y_edges, label: str = "", *, vmin: float | None = None,
-            vmax: float | None = None) -> dict:
+            vmax: float | None = None, cmap: str = "viridis") -> dict:
     """A colour map of z (rows along y, columns along x) over cell edges; `label` names the
-    colour scale. Edges: len(x_edges) = ncols + 1, len(y_edges) = nrows + 1."""
+    colour scale. Edges: len(x_edges) = ncols + 1, len(y_edges) = nrows + 1. `cmap`: one of
+    :data:`CMAPS` ("gray_r" for images such as digits: ink dark on a light page)."""
+    if cmap not in CMAPS:
+        raise ValueError(f"cmap must be one of {list(CMAPS)}, got {cmap!r}")
     zz = np.asarray(z, dtype=float)
     if zz.ndim != 2 or not np.isfinite(zz).all():
         raise ValueError(f"z must be a finite 2-D array, got shape {zz.shape}")
@@ -82,6 +86,8 @@ def heatmap(z, x_edges, y_edges, label: str = "", *, vmin: float | None = None,
         raise ValueError(f"x_edges and y_edges must have ncols+1 and nrows+1 entries for z of shape "
                          f"{zz.shape}, got {len(xe)} and {len(ye)}")
     out = {"z": zz.tolist(), "x": xe, "y": ye, "label": label}
+    if cmap != "viridis":
+        out["cmap"] = cmap
     if vmin is not None:
         out["vmin"] = float(vmin)
     if vmax is not None:

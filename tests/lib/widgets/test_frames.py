@@ -62,3 +62,20 @@ def test_a_misspelt_key_is_refused_not_ignored():
 def test_bad_input_names_the_parameter(call, name):
     with pytest.raises(ValueError, match=rf"^{name}\b"):
         call()
+
+
+def test_heatmap_colour_maps_reach_both_renderers():
+    """A grey map for images is carried in the frame (only when not the default), refused when
+    unknown, drawn by matplotlib and named in the kernel-free renderer."""
+    from pathlib import Path
+    import matplotlib
+    matplotlib.use("Agg")
+    from kexue.widgets.draw import draw_frame
+    hm = W.heatmap([[0.0, 1.0]], [0, 1, 2], [0, 1], cmap="gray_r")
+    assert hm["cmap"] == "gray_r" and "cmap" not in W.heatmap([[0.0, 1.0]], [0, 1, 2], [0, 1])
+    with pytest.raises(ValueError, match="^cmap"):
+        W.heatmap([[0.0]], [0, 1], [0, 1], cmap="jet")
+    fig = draw_frame(W.frame(W.panel("t", "x", "y", heatmap=hm)))
+    assert fig.axes[0].collections[0].get_cmap().name == "gray_r"
+    js = (Path(__file__).resolve().parents[3] / "_assets" / "kexue-explorer.js").read_text()
+    assert all(f'"{c}"' in js for c in W.CMAPS if c != "viridis")
