@@ -1,20 +1,28 @@
-"""Benchmarks of issue 3: sparse probability maps against the entmax package, MLA decoding.
+"""Benchmarks: sparse probability maps against the entmax package, GradTopK, MLA decoding.
 
     python scripts/bench_attention_probability.py          # prints the rows as JSON
 
 Each ``bench_*`` function returns a list of rows ``{"name", "ours_s", "ref_s", "ratio", ...}``
 (seconds per call, median of a few repeats; ratio = ours / ref, so < 1 means ours is faster).
+The probability rows time both sides interleaved in one process (scripts/benchutil.py: order
+alternating each round, one warm-up each) and report the relative spread of each side.
 One torch thread, CPU, float32 unless stated. Timings are machine-dependent and never enter a test.
 """
 from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from kexue import attention as A
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchutil import interleaved, row  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -30,31 +38,118 @@ def _median_time(fn, repeats: int = 5, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
-def bench_sparse_maps(rows: int = 4096, cols: int = 1024, repeats: int = 5) -> list[dict]:
-    """sparsemax and entmax-1.5, forward and forward+backward, kexue vs entmax 1.3 on (4096, 1024)."""
+def bench_sparse_maps(rows: int = 4096, cols: int = 1024, rounds: int = 5) -> list[dict]:
+    """sparsemax and entmax-1.5, forward and forward+backward, kexue vs entmax 1.3 on (4096, 1024),
+    float32, interleaved; the reference once at its defaults (full sort) and once at its best
+    setting (partial sort, k=64), and torch.softmax on the same tensor as the floor; ours with
+    and without its own partial sort (k=64)."""
     import entmax
     from kexue import probability as P
 
     x = torch.randn(rows, cols, generator=torch.Generator().manual_seed(0))
     g = torch.randn(rows, cols, generator=torch.Generator().manual_seed(1))
-    pairs = {"sparsemax": (P.sparsemax, lambda t: entmax.sparsemax(t, -1)),
-             "entmax-1.5": (P.entmax15, lambda t: entmax.entmax15(t, -1))}
+    pairs = {"sparsemax": (P.sparsemax, lambda t: entmax.sparsemax(t, -1),
+                           lambda t: entmax.sparsemax(t, -1, k=64)),
+             "entmax-1.5": (P.entmax15, lambda t: entmax.entmax15(t, -1),
+                            lambda t: entmax.entmax15(t, -1, k=64)),
+             "sparsemax k=64": (lambda t: P.sparsemax(t, k=64), lambda t: entmax.sparsemax(t, -1),
+                                lambda t: entmax.sparsemax(t, -1, k=64)),
+             "entmax-1.5 k=64": (lambda t: P.entmax15(t, k=64), lambda t: entmax.entmax15(t, -1),
+                                 lambda t: entmax.entmax15(t, -1, k=64))}
     out = []
-    for name, (ours, ref) in pairs.items():
+    for name, (ours, ref, ref_k) in pairs.items():
         err = float((ours(x) - ref(x)).abs().max())
         for mode in ("forward", "forward+backward"):
-            def run(f):
-                if mode == "forward":
-                    with torch.no_grad():
-                        f(x)
-                else:
-                    xr = x.clone().requires_grad_()
-                    (f(xr) * g).sum().backward()
-            t_ours = _median_time(lambda: run(ours), repeats)
-            t_ref = _median_time(lambda: run(ref), repeats)
-            out.append({"name": f"{name} {mode} ({rows}x{cols})", "ours_s": t_ours, "ref_s": t_ref,
-                        "ratio": t_ours / t_ref, "max_abs_diff": err})
+            def wrap(f):
+                def run():
+                    if mode == "forward":
+                        with torch.no_grad():
+                            f(x)
+                    else:
+                        xr = x.clone().requires_grad_()
+                        (f(xr) * g).sum().backward()
+                return run
+            for label, r in (("entmax", ref), ("entmax k=64", ref_k),
+                             ("torch.softmax (floor)", lambda t: torch.softmax(t, -1))):
+                t_o, t_r = interleaved(wrap(ours), wrap(r), rounds)
+                out.append(row(f"{name} vs {label}, {mode} ({rows}x{cols}, f32)", t_o, t_r,
+                               **({"max_abs_diff": err} if label == "entmax" else {})))
     return out
+
+
+def _grad_topk_double_autograd(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The previous GradTopK: autograd through kexue's log_esp DP, create_graph for the backward."""
+    from kexue import probability as P
+    xin = x if x.requires_grad else x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (p,) = torch.autograd.grad(P.log_esp(xin, k).sum(), xin, create_graph=xin.requires_grad)
+    return p
+
+
+def bench_grad_topk(rows: int = 256, cols: int = 1024, k: int = 8, rounds: int = 3) -> list[dict]:
+    """GradTopK (autograd.Function, two log-space DPs) fwd and fwd+bwd against torch.topk (the
+    floor: values of the hard Top-k, differentiable) and against the previous double-autograd
+    DP, float64, interleaved (benchutil.interleaved). Peak RSS growth in fresh processes."""
+    from kexue import probability as P
+
+    x = torch.randn(rows, cols, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    g = torch.randn(rows, cols, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+    def fb(f):
+        def run():
+            xr = x.clone().requires_grad_()
+            out = f(xr)
+            (out * g[..., :out.shape[-1]]).sum().backward()      # torch.topk: (rows, k)
+        return run
+
+    def fwd(f):
+        def run():
+            with torch.no_grad():
+                f(x)
+        return run
+
+    ours = lambda t: P.grad_topk(t, k)                              # noqa: E731
+    old = lambda t: _grad_topk_double_autograd(t, k)                # noqa: E731
+    topk = lambda t: torch.topk(t, k, dim=-1).values                # noqa: E731
+    err = float((ours(x) - old(x)).detach().abs().max())
+    out = []
+    for mode, wrap in (("forward", fwd), ("forward+backward", fb)):
+        t_o, t_r = interleaved(wrap(ours), wrap(topk), rounds)
+        out.append(row(f"GradTopK vs torch.topk, {mode} ({rows}x{cols}, k={k}, f64)", t_o, t_r))
+        t_o, t_r = interleaved(wrap(ours), wrap(old), rounds)
+        out.append(row(f"GradTopK vs previous double-autograd DP, {mode} ({rows}x{cols}, k={k}, f64)",
+                       t_o, t_r, max_abs_diff=err))
+    out.append({"name": f"GradTopK fwd+bwd peak RSS growth, MiB ({rows}x{cols}, k={k}, f64, fresh processes)",
+                **{who: peak_rss_range(who, rows, cols, k) for who in ("ours", "previous", "torch.topk")}})
+    return out
+
+
+_PEAK_SNIPPET = """
+import resource, sys, torch
+sys.path.insert(0, {here!r})
+torch.set_num_threads(1)
+from bench_attention_probability import _grad_topk_double_autograd
+from kexue import probability as P
+x = torch.randn({rows}, {cols}, dtype=torch.float64)
+f = {{"ours": lambda t: P.grad_topk(t, {k}), "previous": lambda t: _grad_topk_double_autograd(t, {k}),
+     "torch.topk": lambda t: torch.topk(t, {k}, dim=-1).values}}[{who!r}]
+import os
+base = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024  # RSS now, KiB
+xr = x.clone().requires_grad_()
+out = f(xr)
+(out * x[..., :out.shape[-1]]).sum().backward()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+"""
+
+
+def peak_rss_range(who: str, rows: int, cols: int, k: int, procs: int = 2) -> list[float]:
+    """[min, max] over fresh processes of the peak RSS (ru_maxrss) above the resident size just
+    before one fwd+bwd, MiB (Linux)."""
+    here = str(Path(__file__).resolve().parent)
+    code = _PEAK_SNIPPET.format(here=here, rows=rows, cols=cols, k=k, who=who)
+    vals = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout.split()[-1]) for _ in range(procs)]
+    return [min(vals), max(vals)]
 
 
 def bench_mla_decode(context: int = 4096, d: int = 2048, n_heads: int = 16, d_k: int = 128,
@@ -101,7 +196,7 @@ def bench_mla_decode(context: int = 4096, d: int = 2048, n_heads: int = 16, d_k:
 
 
 def main() -> None:
-    rows = bench_sparse_maps() + bench_mla_decode()
+    rows = bench_sparse_maps() + bench_grad_topk() + bench_mla_decode()
     print(json.dumps(rows, indent=1))
 
 

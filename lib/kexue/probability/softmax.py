@@ -89,7 +89,17 @@ def taylor_softmax(x: Any, k: int = 2):
     if k % 2:
         raise ValueError(f"k must be a positive even integer (f_k > 0 only then), got {k}")
     t, is_torch = as_float_tensor(x, name="x")
-    f = sum(t ** m / math.factorial(m) for m in range(k + 1))
+    s = t.detach().abs().amax(-1, keepdim=True)
+    big = float(s.max()) if s.numel() else 0.0
+    if big <= 1.0 or k * math.log(big) + math.log(2.0 * t.shape[-1] * (k + 1)) < \
+            math.log(torch.finfo(t.dtype).max):
+        f = sum(t ** m / math.factorial(m) for m in range(k + 1))
+        return like_input(f / f.sum(-1, keepdim=True), is_torch)
+    # f_k(x) would overflow: p is unchanged by f -> f / s^k, s = max|x| >= 1 per row, and
+    # f_k(x) / s^k = sum_m (x/s)^m s^{m-k} / m! has every term bounded by 1 (no overflow)
+    s = s.clamp(min=1.0)
+    u = t / s
+    f = sum(u ** m * s ** (m - k) / math.factorial(m) for m in range(k + 1))
     return like_input(f / f.sum(-1, keepdim=True), is_torch)
 
 
@@ -158,34 +168,65 @@ def perturb_max_mc(x: Any, noise: str = "normal", n_samples: int = 100_000,
     return np.bincount(win, minlength=arr.size) / n_samples
 
 
-def _sparsemax_lambda(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Threshold lambda (with its gradient) and support size of sparsemax, last axis."""
-    zs = t.sort(dim=-1, descending=True).values
-    ks = torch.arange(1, t.shape[-1] + 1, dtype=t.dtype)
-    lam_k = (zs.cumsum(-1) - 1) / ks
-    size = (zs > lam_k).sum(-1, keepdim=True)                   # the largest k with z_k > lambda_k
-    mask = (t > lam_k.detach().gather(-1, size - 1)).to(t.dtype)   # the support, no gradient
+def _sorted_top(zd: torch.Tensor, m: int | None) -> torch.Tensor:
+    """The m largest entries of each row, descending (all of them, by a full sort, if m is None
+    or m >= n; by torch.topk, a partial sort, otherwise)."""
+    n = zd.shape[-1]
+    if m is None or m >= n:
+        return zd.sort(dim=-1, descending=True).values
+    return zd.topk(m, dim=-1).values
+
+
+def _sparsemax_lambda(t: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Threshold lambda (with its gradient) and support size of sparsemax, last axis.
+
+    ``t`` is expected with its row maximum already subtracted (the callers do it): then
+    z_(1) = 0 > lambda_1 = -1, the support is never empty, and the cumulative sums over the
+    support add numbers in [-1, 0] only, so float32 logits of any size keep every digit.
+    """
+    n, td = t.shape[-1], t.detach()
+    while True:        # with k: the k largest only, doubled while a support fills all of them
+        zs = _sorted_top(td, k)
+        ks = torch.arange(1, zs.shape[-1] + 1, dtype=t.dtype)
+        lam_k = (zs.cumsum(-1) - 1) / ks
+        size = (zs > lam_k).sum(-1, keepdim=True).clamp(min=1)  # the largest k with z_k > lambda_k
+        if k is None or k >= n or bool((size < k).all()):
+            break
+        k = 2 * k
+    mask = (td > lam_k.gather(-1, size - 1)).to(t.dtype)   # the support, no gradient
     lam = ((t * mask).sum(-1, keepdim=True) - 1) / size.to(t.dtype)
     return lam, size.squeeze(-1)
 
 
-def sparsemax(x: Any):
+def _minus_row_max(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(t - max_row(t), max_row(t)) with the max detached: the shift every sparse map and its
+    loss is invariant to, taken first so that large logits lose no digits."""
+    top = t.detach().amax(-1, keepdim=True)
+    return t - top, top
+
+
+def sparsemax(x: Any, k: int | None = None):
     """relu(x - lambda(x)): the Euclidean projection of x onto the simplex. numpy or torch.
 
     Chapter softmax-alternatives, eq. (sparsemax): lambda_k = (sum_{i<=k} x_(i) - 1)/k on the
     sorted logits, with the largest k such that x_(k) > lambda_k. Differentiable: on the support S
-    the Jacobian is I - 1 1^T / |S|.
+    the Jacobian is I - 1 1^T / |S|. ``k`` (optional): sort only the k largest logits (a partial
+    sort, faster for long rows), doubling k while some row's support fills all k; same result.
     """
     t, is_torch = as_float_tensor(x, name="x")
-    lam, _ = _sparsemax_lambda(t)
-    return like_input(torch.relu(t - lam), is_torch)
+    if k is not None:
+        k = check_int_in(k, 1, None, name="k")
+    z, _ = _minus_row_max(t)                 # sparsemax(x + c) = sparsemax(x): lose no digits
+    lam, _ = _sparsemax_lambda(z, k)
+    return like_input(torch.relu(z - lam), is_torch)
 
 
 def sparsemax_threshold(x: Any) -> tuple[Any, Any]:
     """(lambda, support size) of :func:`sparsemax`; numpy in -> numpy/int out, torch -> tensors."""
     t, is_torch = as_float_tensor(x, name="x")
-    lam, size = _sparsemax_lambda(t)
-    lam = lam.squeeze(-1)
+    z, top = _minus_row_max(t)
+    lam, size = _sparsemax_lambda(z)
+    lam = (lam + top).squeeze(-1)            # lambda(x) = lambda(x - max) + max
     if not is_torch:
         lam, size = lam.detach().numpy(), size.numpy()
         return (float(lam), int(size)) if lam.ndim == 0 else (lam, size)
@@ -212,35 +253,50 @@ def sparsemax_loss(x: Any, target: Any):
     """
     t, is_torch = as_float_tensor(x, name="x")
     tt = check_class_indices(target, t.shape[-1], t.shape[:-1])
-    lam, _ = _sparsemax_lambda(t)
-    mask = (t > lam).to(t.dtype)
-    quad = 0.5 * ((t ** 2 - lam ** 2) * mask).sum(-1)
-    return like_input(0.5 - t.gather(-1, tt.unsqueeze(-1)).squeeze(-1) + quad, is_torch)
+    z, _ = _minus_row_max(t)                 # L(x + c) = L(x): evaluate at x - max
+    lam, _ = _sparsemax_lambda(z)
+    on = z > lam                             # where, not a 0/1 product: z^2 may be inf off S
+    quad = 0.5 * torch.where(on, z ** 2 - lam ** 2, torch.zeros_like(z)).sum(-1)
+    return like_input(0.5 - z.gather(-1, tt.unsqueeze(-1)).squeeze(-1) + quad, is_torch)
 
 
-def entmax15(x: Any):
+def entmax15(x: Any, k: int | None = None):
     """Entmax with alpha = 1.5 in closed form: relu(x/2 - lambda)^2. numpy or torch.
 
     Chapter softmax-alternatives: with z = x/2 sorted, lambda_k = mu_k - sqrt(1/k - sigma_k^2)
     (mean and variance of the k largest), taking the k with z_(k) >= lambda_k >= z_(k+1).
+    ``k`` (optional): sort only the k + 1 largest logits (a partial sort), doubling k while
+    some row finds no valid support among them; same result.
     """
     t, is_torch = as_float_tensor(x, name="x")
-    z = t / 2
-    zs = z.sort(dim=-1, descending=True).values
+    if k is not None:
+        k = check_int_in(k, 1, None, name="k")
+    z = _minus_row_max(t)[0] / 2             # entmax(x + c) = entmax(x): lose no digits
+    # the support lies in z >= lambda >= max z - 1 = -1: clamping below -2 changes no valid k
+    # and keeps the cumulative sums of squares finite (float32 x = -1e30 squares to inf)
+    zc = z.detach().clamp(min=-2.0)
     n = t.shape[-1]
-    ks = torch.arange(1, n + 1, dtype=t.dtype)
-    mu = zs.cumsum(-1) / ks
-    var = (zs ** 2).cumsum(-1) / ks - mu ** 2
-    lam_k = mu - torch.sqrt(torch.clamp(1 / ks - var, min=0.0))
-    nxt = torch.cat([zs[..., 1:], torch.full_like(zs[..., :1], -math.inf)], -1)
-    ok = (zs >= lam_k) & (lam_k >= nxt) & (1 / ks - var >= 0)
-    # the valid k (ties can make two valid, they give the same lambda): take the largest
-    size = torch.where(ok, ks.expand_as(zs), torch.zeros_like(zs)).amax(-1, keepdim=True).long()
+    while True:
+        top = _sorted_top(zc, None if k is None else k + 1)       # the k + 1 largest, or all
+        m = top.shape[-1] if k is None or k >= n else k
+        zs = top[..., :m]
+        ks = torch.arange(1, m + 1, dtype=t.dtype)
+        mu = zs.cumsum(-1) / ks
+        var = (zs ** 2).cumsum(-1) / ks - mu ** 2
+        lam_k = mu - torch.sqrt(torch.clamp(1 / ks - var, min=0.0))
+        nxt = torch.cat([top[..., 1:m + 1], torch.full_like(zs[..., :m + 1 - top.shape[-1]], -math.inf)], -1)
+        ok = (zs >= lam_k) & (lam_k >= nxt) & (1 / ks - var >= 0)
+        # the valid k (ties can make two valid, they give the same lambda): take the largest
+        size = torch.where(ok, ks.expand_as(zs), torch.zeros_like(zs)).amax(-1, keepdim=True).long()
+        if k is None or k >= n or bool((size > 0).all()):
+            break
+        k = 2 * k
     size = torch.clamp(size, min=1)
-    mask = (z >= lam_k.detach().gather(-1, size - 1)).to(t.dtype)
+    mask = z.detach() >= lam_k.gather(-1, size - 1)
     kf = size.to(t.dtype)
-    mu_s = (z * mask).sum(-1, keepdim=True) / kf
-    var_s = (z ** 2 * mask).sum(-1, keepdim=True) / kf - mu_s ** 2
+    zm = torch.where(mask, z, torch.zeros_like(z))
+    mu_s = zm.sum(-1, keepdim=True) / kf
+    var_s = (zm ** 2).sum(-1, keepdim=True) / kf - mu_s ** 2
     lam = mu_s - torch.sqrt(torch.clamp(1 / kf - var_s, min=0.0))
     return like_input(torch.relu(z - lam) ** 2, is_torch)
 
@@ -259,12 +315,13 @@ def entmax_bisect(x: Any, alpha: float = 1.5, n_iter: int = 100):
     if alpha == 1.0:
         return like_input(torch.softmax(t, -1), is_torch)
     beta = alpha - 1.0
-    z = beta * t
-    top = z.detach().amax(-1, keepdim=True)
-    lo, hi = top - 1.0, top - t.shape[-1] ** (-beta)
+    z = beta * _minus_row_max(t)[0]          # shift first: at |x| = 1e10 (float32) top - 1 = top
+    zd = z.detach()
+    lo = torch.full_like(zd[..., :1], -1.0)  # lambda in [max z - 1, max z - n^-beta], max z = 0
+    hi = torch.full_like(zd[..., :1], -t.shape[-1] ** (-beta))
 
     def mass(lam):
-        return (torch.relu(z.detach() - lam) ** (1 / beta)).sum(-1, keepdim=True)
+        return (torch.relu(zd - lam) ** (1 / beta)).sum(-1, keepdim=True)
 
     for _ in range(n_iter):
         mid = 0.5 * (lo + hi)

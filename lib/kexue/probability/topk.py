@@ -108,11 +108,139 @@ def log_esp_brute(x: Any, k: int):
     return like_input(torch.logsumexp(sums, dim=-1), is_torch)
 
 
+def _grad_topk_dp(z: torch.Tensor, k: int, v: torch.Tensor | None = None,
+                  p: torch.Tensor | None = None, chunk: int = 128) -> torch.Tensor:
+    """GradTopK p = Z_{k,i} / Z_k of rows z (B, n), 1 <= k < n; or, given v (B, n) and that p,
+    the product H v of the Jacobian dp/dz (symmetric: the Hessian of log Z_k) with v.
+
+    Two dynamic programmes in log space, with additions only (nothing cancels):
+    forward  F_i[j] = log e_j(z_1..z_{i-1}), j < k   (stored, one (B, k) slab per i);
+    reverse  R_i[a] = log e_{k-1-a}(z_{i+1}..z_n)   (running, reversed index; kept for a chunk
+    of positions at a time), then L_i = lse_a(F_i[a] + R_i[a]) = log e_{k-1}(z without z_i) and
+    p_i = exp(z_i + L_i - log Z_k), since Z_{k,i} = e^{z_i} e_{k-1}(z without z_i).
+    With v, both programmes carry their directional derivatives (forward mode): the derivative
+    of logaddexp(a, b) is (1 - w) da + w db with w = e^{b - logaddexp(a, b)}, and
+    (H v)_i = p_i (v_i + sum_a s_a (dF_i[a] + dR_i[a]) - p . v), s = softmax_a(F_i + R_i).
+    Entries still -inf (e_j of fewer than j numbers) never enter logaddexp: the first finite
+    value of each is set by an addition, so no -inf - -inf appears anywhere. Buffers are
+    allocated once; O(n k) time, O(n k) memory per row.
+    """
+    B, n = z.shape
+    tan = v is not None
+    zt = z.t().contiguous()                                    # (n, B): rows by position
+    vt = v.t().contiguous() if tan else None
+    F = z.new_empty((n, B, k))
+    dF = z.new_empty((n, B, k)) if tan else None
+    E = z.new_full((B, k + 1), -math.inf)
+    E[:, 0] = 0.0
+    dE = z.new_zeros((B, k + 1)) if tan else None
+    for i in range(n):
+        F[i] = E[:, :k]
+        if tan:
+            dF[i] = dE[:, :k]
+        m = min(i, k)                                          # E_0..E_m finite before step i
+        if i + 1 <= k:                                         # first finite value of E_{i+1}
+            E[:, i + 1] = E[:, i] + zt[i]
+            if tan:
+                dE[:, i + 1] = dE[:, i] + vt[i]
+        if m >= 1:
+            a, b = E[:, 1:m + 1], E[:, :m] + zt[i].unsqueeze(-1)
+            new = torch.logaddexp(a, b)
+            if tan:
+                w = torch.exp(b - new)
+                dE[:, 1:m + 1] += w * (dE[:, :m] + vt[i].unsqueeze(-1) - dE[:, 1:m + 1])
+            E[:, 1:m + 1] = new
+    log_z = E[:, k]
+    chunk = min(chunk, n)
+    L = z.new_empty((n, B))
+    dL = z.new_empty((n, B)) if tan else None
+    Rc = z.new_empty((chunk, B, k))
+    dRc = z.new_empty((chunk, B, k)) if tan else None
+    R = z.new_full((B, k), -math.inf)
+    R[:, k - 1] = 0.0
+    dR = z.new_zeros((B, k)) if tan else None
+    for i in range(n - 1, -1, -1):
+        s0 = (i // chunk) * chunk
+        Rc[i - s0] = R
+        if tan:
+            dRc[i - s0] = dR
+        if i == s0:                                            # a chunk of positions is complete
+            s1 = min(s0 + chunk, n)
+            c = F[s0:s1] + Rc[:s1 - s0]                        # (len, B, k)
+            L[s0:s1] = torch.logsumexp(c, -1)
+            if tan:
+                sa = torch.exp(c - L[s0:s1].unsqueeze(-1))
+                dL[s0:s1] = (sa * (dF[s0:s1] + dRc[:s1 - s0])).sum(-1)
+        sz = n - 1 - i                                         # size of the suffix
+        m = min(sz, k - 1)                                     # e_0..e_m of the suffix finite
+        if sz + 1 <= k - 1:                                    # first finite e_{sz+1}
+            a0 = k - 2 - sz
+            R[:, a0] = R[:, a0 + 1] + zt[i]
+            if tan:
+                dR[:, a0] = dR[:, a0 + 1] + vt[i]
+        if m >= 1:
+            lo = k - 1 - m
+            a, b = R[:, lo:k - 1], R[:, lo + 1:k] + zt[i].unsqueeze(-1)
+            new = torch.logaddexp(a, b)
+            if tan:
+                w = torch.exp(b - new)
+                dR[:, lo:k - 1] += w * (dR[:, lo + 1:k] + vt[i].unsqueeze(-1) - dR[:, lo:k - 1])
+            R[:, lo:k - 1] = new
+    if not tan:
+        return torch.exp(torch.clamp(z + L.t() - log_z.unsqueeze(-1), max=0.0))
+    return p * (v + dL.t() - (p * v).sum(-1, keepdim=True))
+
+
+def _dp_rows(z: torch.Tensor) -> torch.Tensor:
+    """z as rows (B, n) minus their maximum, in float64 at least: log Z_k is of the size of the
+    scores (k x 1e10 at x = 1e4, tau = 1e-6), and p_i = e^{z_i + L_i - log Z_k} needs its
+    difference to well below 1, which float32 (ulp 1e3 there) cannot give."""
+    z2 = z.detach().reshape(-1, z.shape[-1])
+    if z2.dtype != torch.float64:
+        z2 = z2.double()
+    return z2 - z2.amax(-1, keepdim=True)
+
+
+class GradTopK(torch.autograd.Function):
+    """GradTopK p = d log Z_k / d z as an autograd Function (chapter smooth-topk).
+
+    Forward: :func:`_grad_topk_dp` (two log-space programmes into preallocated buffers, O(n k)
+    time, O(n k) memory, no graph). Backward: g -> H g, H = dp/dz (the Hessian of log Z_k,
+    symmetric), by forward-mode derivatives carried through the same programmes. When a graph
+    of the backward is asked for (``create_graph=True``: third derivatives of log Z_k), the
+    product is taken by double autograd through :func:`log_esp` instead, which is slower.
+    ``z`` has shape (..., n) and is used with its row maximum subtracted (p is shift invariant),
+    in float64 whatever its dtype (see :func:`_dp_rows`); the result has the dtype of ``z``.
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, k: int):
+        p = _grad_topk_dp(_dp_rows(z), k)
+        ctx.save_for_backward(z)
+        ctx.k, ctx.p64 = k, p                             # p in float64, for the backward
+        return p.reshape(z.shape).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        (z,) = ctx.saved_tensors
+        k = ctx.k
+        if torch.is_grad_enabled():                       # a graph of the backward was asked for
+            with torch.enable_grad():
+                zz = z if z.requires_grad else z.detach().requires_grad_(True)
+                (p,) = torch.autograd.grad(log_esp(zz, k).sum(), zz, create_graph=True)
+                (hg,) = torch.autograd.grad(p, zz, g, create_graph=True)
+            return hg, None
+        z2 = _dp_rows(z)
+        hv = _grad_topk_dp(z2, k, g.reshape(-1, z.shape[-1]).to(z2.dtype), ctx.p64)
+        return hv.reshape(z.shape).to(z.dtype), None
+
+
 def grad_topk(x: Any, k: int, tau: float = 1.0, method: str = "dp"):
     """GradTopK: [ST_k(x)]_i = d log Z_k / d x_i = Z_{k,i} / Z_k, with x -> x / tau first.
 
     numpy or torch (returns the kind it was given; a tensor result is differentiable, second
-    derivatives included). ``method="dp"``: autograd through :func:`log_esp` (stable, O(n k));
+    derivatives included). ``method="dp"``: :class:`GradTopK` (two log-space programmes, stable
+    at any scale and temperature, O(n k); its backward is the Hessian-vector product);
     ``"brute"``: logsumexp over all C(n, k) subsets (a reference for small n). The post's own
     recurrence is :func:`naive_grad_topk_recurrence`, kept apart because it breaks down.
     Chapter smooth-topk, eq. (GradTopK).
@@ -121,11 +249,13 @@ def grad_topk(x: Any, k: int, tau: float = 1.0, method: str = "dp"):
     check_choice(method, ["dp", "brute"], name="method")
     if k == n:
         return like_input(torch.ones_like(t), is_torch)
+    if method == "dp":
+        return like_input(GradTopK.apply(t / tau, k), is_torch)
     keep_graph = t.requires_grad
     with torch.enable_grad():
         xin = t if keep_graph else t.detach().requires_grad_(True)
         z = xin / tau
-        logz = log_esp(z, k) if method == "dp" else log_esp_brute(z, k)
+        logz = log_esp_brute(z, k)
         (p,) = torch.autograd.grad(logz.sum(), xin, create_graph=keep_graph)
     p = p * tau                                      # d logZ(x/tau) / d(x/tau)
     return like_input(p if keep_graph else p.detach(), is_torch)
@@ -348,10 +478,12 @@ def thre_topk(x: Any, k: int, f: str = "exp", tau: float = 1.0, return_lambda: b
         return like_input(torch.ones_like(t) + 0 * t, is_torch)
     # lambda(z + c) = lambda(z) + c: solve on z - max(z) so that ties and huge scores keep every
     # digit (x / tau = 1e10 has an ulp of 2e-6); the detached shift leaves the gradients exact.
-    z = t / tau
+    # Solved in float64 whatever the dtype: in float32 the ulp of 1e10 is 1e3, and lambda's
+    # log 2 (two equal entries sharing one unit) would vanish. p and lambda keep x's dtype.
+    z = (t if t.dtype == torch.float64 else t.double()) / tau
     shift = z.detach().max(-1, keepdim=True).values
     p, lam = ThreTopK.apply(z - shift, k, f)
-    lam = lam + shift.squeeze(-1)
+    p, lam = p.to(t.dtype), (lam + shift.squeeze(-1)).to(t.dtype)
     if return_lambda:
         return like_input(p, is_torch), like_input(lam, is_torch)
     return like_input(p, is_torch)
@@ -407,10 +539,12 @@ def weighted_softmax_iteration(x: Any, k: int, tau: float = 1.0):
     z = t / tau
     z = z - z.max(-1, keepdim=True).values
     p = torch.zeros_like(z)
+    # the floor under log w: 1e-300 rounds to 0 in float32 (log 0 = -inf, a NaN gradient)
+    floor = max(1e-300, torch.finfo(z.dtype).tiny)
     for _ in range(k):
         w = torch.clamp(1 - p, min=0.0)
         # softmax(z; w) computed as softmax(z + log w): stable for any scale of z
-        logw = torch.where(w > 0, torch.log(w.clamp(min=1e-300)), torch.full_like(w, -math.inf))
+        logw = torch.where(w > 0, torch.log(w.clamp(min=floor)), torch.full_like(w, -math.inf))
         p = p + torch.softmax(z + logw, dim=-1)
     return like_input(p, is_torch)
 

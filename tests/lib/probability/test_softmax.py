@@ -448,3 +448,143 @@ def test_taylor_linear_attention_matches_quadratic_form_and_gradcheck():
 def test_new_losses_bad_input_names_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+# -- extreme but valid inputs: large logits, ties, float32 (every sparse map subtracts the row
+#    maximum first; the reference is the float64 map of the same float32 numbers) -------------
+
+def _clustered(scale, dtype, seed=0):
+    """Rows of N(0, scale^2) logits with a cluster next to the maximum (support 3-4) and a tie."""
+    x = torch.randn(32, 40, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * scale
+    x[:, 0] = x.amax(-1) + 0.5
+    x[:, 1], x[:, 2], x[:, 3] = x[:, 0] - 0.3, x[:, 0] - 0.6, x[:, 0]
+    return x.to(dtype)
+
+
+SPARSE_MAPS = {"sparsemax": P.sparsemax, "entmax15": P.entmax15,
+               "bisect-1.25": lambda v: P.entmax_bisect(v, 1.25),
+               "bisect-1.5": lambda v: P.entmax_bisect(v, 1.5), "taylor": P.taylor_softmax}
+
+
+@pytest.mark.parametrize("scale", [1e3, 1e4])
+@pytest.mark.parametrize("name", list(SPARSE_MAPS))
+def test_float32_large_logits_match_float64(name, scale):
+    """At logits ~ +-1e4 in float32 every map is within 1e-6 of float64 (before the max shift:
+    sparsemax 6.5e-4, entmax15 8.6, bisection 3.8e-4)."""
+    x32 = _clustered(scale, torch.float32)
+    f = SPARSE_MAPS[name]
+    err = (f(x32).double() - f(x32.double())).abs().max().item()
+    assert err <= 1e-6, (name, scale, err)
+
+
+@pytest.mark.parametrize("scale", [1e3, 1e4])
+def test_float32_sparsemax_threshold_and_loss_at_large_logits(scale):
+    x32 = _clustered(scale, torch.float32)
+    t = torch.tensor([0, 5] * 16)                                          # in and out of the support
+    lam32, size32 = P.sparsemax_threshold(x32)
+    lam64, size64 = P.sparsemax_threshold(x32.double())
+    assert torch.equal(size32, size64) and (size64 >= 3).all()
+    # lambda is on the scale of x: float32 can hold it to one ulp of |x| only
+    assert ((lam32.double() - lam64).abs() <= 2 * torch.finfo(torch.float32).eps * lam64.abs()).all()
+    l32, l64 = P.sparsemax_loss(x32, t).double(), P.sparsemax_loss(x32.double(), t)
+    assert ((l32 - l64).abs() <= 1e-6 * l64.abs().clamp(min=1.0)).all()   # relative: L ~ x_max - x_t
+
+
+@pytest.mark.parametrize("v", [1e8, 1e10, 1e20, 1e30])
+def test_huge_float32_logits_neither_crash_nor_overflow(v):
+    """|x| >= 1e8 in float32: sparsemax crashed ("index -1 is out of bounds"), entmax_bisect
+    returned inf (max z - 1 == max z), entmax15 and taylor_softmax NaN (squares overflow)."""
+    x = torch.tensor([[v, -v, 0.5 * v, v], [-v, -v, v, 0.0]], dtype=torch.float32, requires_grad=True)
+    calls = {**SPARSE_MAPS, "threshold": lambda u: P.sparsemax_threshold(u)[0],
+             "loss": lambda u: P.sparsemax_loss(u, torch.tensor([1, 0]))}
+    for name, f in calls.items():
+        out = f(x)
+        (g,) = torch.autograd.grad(out.sum(), x)
+        assert torch.isfinite(out).all() and torch.isfinite(g).all(), name
+        if name in ("sparsemax", "entmax15", "bisect-1.5"):
+            torch.testing.assert_close(out.detach(), torch.tensor([[0.5, 0, 0, 0.5], [0, 0, 1, 0]]))
+    # taylor_softmax at overflow size: same answer as float64 (f_2 ~ x^2 / 2 there)
+    np.testing.assert_allclose(P.taylor_softmax(x.detach()).double(), P.taylor_softmax(x.detach().double()),
+                               atol=1e-6)
+
+
+def test_taylor_softmax_rescaled_branch_is_the_same_map():
+    """Past float64's range (x = 1e200, x^2 = inf) the rescaled branch gives the limit x^2 / sum x^2."""
+    u = np.array([1.0, -2.0, 0.3])
+    np.testing.assert_allclose(P.taylor_softmax(u * 1e200), u ** 2 / np.sum(u ** 2), rtol=1e-12)
+    x4 = np.array([3e100, 1e100])
+    np.testing.assert_allclose(P.taylor_softmax(x4, 4), [81 / 82, 1 / 82], rtol=1e-12)
+
+
+TAUS = st.sampled_from([1e-6, 1e-3, 1.0, 1e3, 1e6])
+DTYPES = st.sampled_from([torch.float32, torch.float64])
+# logits in [-1e4, 1e4]: a grid of a few values (so ties are common) or free floats
+EXTREME_ROWS = st.integers(2, 8).flatmap(lambda n: st.one_of(
+    st.lists(st.sampled_from([-1e4, -3.0, -1.0, 0.0, 0.5, 1.0, 1e4]), min_size=n, max_size=n),
+    st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=n, max_size=n)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(EXTREME_ROWS, TAUS, DTYPES, st.sampled_from(list(SPARSE_MAPS) + ["softmax", "sparse_softmax"]))
+def test_property_simplex_maps_finite_at_extremes(row, tau, dtype, name):
+    """Invariant over logits +-1e4, ties, x / tau with tau 1e-6 ... 1e6, float32 and float64:
+    every map returns a finite probability vector and a finite gradient."""
+    f = {**SPARSE_MAPS, "softmax": P.softmax, "sparse_softmax": lambda v: P.sparse_softmax(v, 1)}[name]
+    x = (torch.tensor(row, dtype=torch.float64) / tau).to(dtype).requires_grad_()
+    p = f(x)
+    w = torch.linspace(-1, 1, len(row), dtype=dtype)
+    (g,) = torch.autograd.grad((p * w).sum(), x)
+    assert torch.isfinite(p).all() and torch.isfinite(g).all()
+    assert (p >= 0).all() and abs(p.sum().item() - 1) < 1e-5
+
+
+@settings(max_examples=40, deadline=None)
+@given(EXTREME_ROWS, TAUS, DTYPES, st.data())
+def test_property_sparse_losses_finite_at_extremes(row, tau, dtype, data):
+    """The sparsemax loss (>= 0, gradient p - e_t) and the Sparse Softmax loss stay finite."""
+    x = (torch.tensor(row, dtype=torch.float64) / tau).to(dtype).requires_grad_()
+    t = torch.tensor(data.draw(st.integers(0, len(row) - 1)))
+    k = data.draw(st.integers(1, len(row)))
+    for loss in (P.sparsemax_loss(x, t), P.sparse_softmax_loss(x, t, k)):
+        (g,) = torch.autograd.grad(loss, x)
+        assert torch.isfinite(loss) and torch.isfinite(g).all()
+    L = P.sparsemax_loss(x, t)
+    assert L.item() >= -1e-6 * max(1.0, abs(row[int(t)] / tau))
+
+
+def test_sparse_softmax_loss_adds_a_target_outside_the_top_k():
+    """Target 3 is not among the top 2 of x: the loss is lse over {top 2} + {target} minus x_t,
+    and the target's logit gets the gradient p_t - 1 (dropping the target would give lse over
+    the top 2 only, and no gradient on x_3)."""
+    x = _t([2.0, 1.0, 0.5, -1.0], grad=True)
+    loss = P.sparse_softmax_loss(x, torch.tensor(3), 2)
+    assert abs(loss.item() - (special.logsumexp([2.0, 1.0, -1.0]) + 1.0)) < 1e-12
+    loss.backward()
+    p = special.softmax([2.0, 1.0, -1.0])
+    np.testing.assert_allclose(x.grad.numpy(), [p[0], p[1], 0.0, p[2] - 1.0], atol=1e-12)
+    # batched, numpy in: one row with the target inside, one outside the top k
+    xb = np.array([[2.0, 1.0, 0.5, -1.0], [0.0, 3.0, 2.0, 1.0]])
+    np.testing.assert_allclose(P.sparse_softmax_loss(xb, np.array([0, 0]), 2),
+                               [special.logsumexp([2.0, 1.0]) - 2.0, special.logsumexp([3.0, 2.0, 0.0])],
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("fn", ["sparsemax", "entmax15"])
+def test_partial_sort_option_gives_the_full_sort_result(fn):
+    """k = 1, 2, 7, 64 < support, = n, > n: the same map (the k largest are doubled until the
+    support fits); the gradient too. Rows: tiny, moderate and wide scales, all-equal, a tie block."""
+    f = getattr(P, fn)
+    g = torch.Generator().manual_seed(5)
+    x = torch.cat([torch.randn(8, 100, generator=g, dtype=torch.float64) * s for s in (0.01, 0.3, 5.0)])
+    x[0], x[1, :10] = 0.0, 3.0
+    x.requires_grad_(True)
+    w = torch.randn(24, 100, generator=g, dtype=torch.float64)
+    full = f(x)
+    (g_full,) = torch.autograd.grad((full * w).sum(), x)
+    assert ((full > 0).sum(-1) > 7).any()                                 # some supports need doubling
+    for k in (1, 2, 7, 64, 99, 100, 500):
+        part = f(x, k=k)
+        (g_part,) = torch.autograd.grad((part * w).sum(), x)
+        assert (part - full).abs().max() < 1e-14 and (g_part - g_full).abs().max() < 1e-13, k
+    with pytest.raises(ValueError, match="k"):
+        f([1.0, 2.0], k=0)
