@@ -256,3 +256,30 @@ def check_decreasing(arr: Any, *, name: str, min_len: int = 2):
     if not (np.diff(a) < 0).all():
         raise ValueError(f"{name} must be strictly decreasing")
     return arr
+
+
+# -- helpers added with the contract test (tests/lib/test_contract.py) -----------------------
+
+
+def check_seed(seed: Any, *, name: str = "seed", hi: int = 2**63 - 1) -> int:
+    """A seed for numpy's generators: an integer in [0, hi] (numpy refuses a negative seed with
+    an error that does not name the parameter; scikit-learn's random_state wants hi = 2**32 - 1)."""
+    return check_int_in(seed, 0, hi, name=name)
+
+
+def check_instance(value: Any, cls: Any, *, name: str) -> Any:
+    """An instance of cls (a class or a tuple of classes): a model, an index, a callable's owner."""
+    if not isinstance(value, cls):
+        want = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
+        raise ValueError(f"{name} must be a {want}, got {type(value).__name__}")
+    return value
+
+
+def check_real_or_tensor(value: Any, *, name: str) -> Any:
+    """A finite real number, or a tensor of finite floats (returned unchanged: autograd kept)."""
+    if is_tensor(value):
+        if not value.is_floating_point() or not bool(torch.isfinite(value.detach()).all()):
+            raise ValueError(f"{name} must be a finite real number or a tensor of finite floats")
+        return value
+    check_real(value, name=name)
+    return value

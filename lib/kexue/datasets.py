@@ -42,12 +42,17 @@ def rounded(obj: Any, digits: int) -> Any:
     """Round every float in a nested structure (dicts, lists, arrays) to `digits` significant
     digits: small, deterministic JSON for committed outputs and explorer frames. -0.0 becomes
     0.0; a NaN or inf raises ValueError."""
+    return _rounded(obj, check_int_in(digits, 1, 17, name="digits"))
+
+
+def _rounded(obj: Any, digits: int) -> Any:
+    # the recursion of rounded(), its argument checked once (frames hold thousands of floats)
     if isinstance(obj, dict):
-        return {str(k): rounded(v, digits) for k, v in obj.items()}
+        return {str(k): _rounded(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [rounded(v, digits) for v in obj]
+        return [_rounded(v, digits) for v in obj]
     if isinstance(obj, np.ndarray):
-        return rounded(obj.tolist(), digits)
+        return _rounded(obj.tolist(), digits)
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):

@@ -63,8 +63,8 @@ def setup(seed: int = 0, threads: int = 1, show_macros: bool = True) -> None:
     try:
         from IPython import get_ipython
         ip = get_ipython()
-        if ip is not None:
-            ip.run_line_magic("matplotlib", "inline")
+        if ip is not None and getattr(ip, "kernel", None) is not None:   # a notebook kernel,
+            ip.run_line_magic("matplotlib", "inline")                     # not a bare shell
             ip.run_line_magic("config", "InlineBackend.figure_formats = ['png']")
             ip.run_line_magic("config", "InlineBackend.rc = {}")
             if show_macros:
@@ -242,6 +242,13 @@ def below(value: float, bound: float) -> str:
     of a library's summation order; a chapter prints the bound they meet, not their digits, so
     that its stored outputs compare equal on any machine (nbval strict).
     """
+    for arg, x in (("value", value), ("bound", bound)):       # numbers, numpy or torch scalars
+        try:
+            ok = not isinstance(x, (str, bytes, bool)) and not np.isnan(float(x))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{arg} must be a real number (not NaN), got {x!r}")
     v, b = abs(float(value)), float(bound)
     if not b > 0:
         raise ValueError(f"bound must be > 0, got {bound!r}")

@@ -23,7 +23,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from .._validate import (as_float_array, check_finite_result, check_int_in, check_nonnegative,
-                         check_positive, is_tensor)
+                         check_positive, check_real, check_real_or_tensor, check_seed, is_tensor)
 
 __all__ = ["fbdm_coeffs", "fbdm_objective_grad", "fourier_series", "fbdm_density", "fbdm_cdf", "fbdm_sample",
            "fbdm_log_density_real", "fbdm_nll", "fbdm_smoothness", "toeplitz_from_c", "fit_fbdm",
@@ -93,7 +93,10 @@ def fourier_series(c, x):
         c = c if c.is_complex() else c.to(torch.complex128)
         ok = c.ndim == 1 and c.numel() > 0 and bool(torch.isfinite(torch.view_as_real(c.detach())).all())
     else:
-        c = np.asarray(c, dtype=complex)
+        try:
+            c = np.asarray(c, dtype=complex)
+        except (TypeError, ValueError):
+            raise ValueError("c must be a vector of numbers") from None
         ok = c.ndim == 1 and c.size > 0 and bool(np.isfinite(c).all())
     if not ok:
         raise ValueError(f"c must be a non-empty finite 1-D vector, got shape {tuple(c.shape)}")
@@ -144,6 +147,7 @@ def fbdm_sample(a, n: int, seed: int = 0) -> np.ndarray:
     a, t = _coeff_vector(a)
     a = a.detach().cpu().numpy() if t else a
     n = check_int_in(n, 1, None, name="n")
+    check_seed(seed)
     u = np.random.default_rng(seed).uniform(size=n)
     lo, hi = -np.ones(n), np.ones(n)
     for _ in range(60):
@@ -165,6 +169,7 @@ def fbdm_log_density_real(a, mu, sigma, y):
     if t and not y_t:
         ys = torch.as_tensor(ys, dtype=torch.float64)
     lib = torch if t else np
+    check_real_or_tensor(mu, name="mu")
     sig = sigma if is_tensor(sigma) else check_positive(sigma, name="sigma")
     if is_tensor(sig) and not bool((sig.detach() > 0).all()):
         raise ValueError("sigma must be > 0")
@@ -178,6 +183,7 @@ def fbdm_log_density_real(a, mu, sigma, y):
 
 def fbdm_nll(a, mu, log_sigma, y):
     """Mean negative log-likelihood -mean_i log q(y_i) with sigma = e^{log_sigma} (torch or numpy)."""
+    check_real_or_tensor(log_sigma, name="log_sigma")
     sig = torch.exp(log_sigma) if is_tensor(log_sigma) else math.exp(float(log_sigma))
     return -fbdm_log_density_real(a, mu, sig, y).mean()
 
@@ -195,7 +201,10 @@ def fbdm_smoothness(a, normalized: bool = True):
 
 def toeplitz_from_c(c, size: int | None = None) -> np.ndarray:
     """Hermitian Toeplitz matrix T_{nm} = c_{n-m} (c_{-n} = conj c_n, c_n = 0 for |n| > N); numpy."""
-    c = np.asarray(c.detach() if is_tensor(c) else c, dtype=complex)
+    try:
+        c = np.asarray(c.detach() if is_tensor(c) else c, dtype=complex)
+    except (TypeError, ValueError):
+        raise ValueError("c must be a vector of numbers") from None
     if c.ndim != 1 or c.size == 0 or not np.isfinite(c).all():
         raise ValueError(f"c must be a non-empty finite vector, got shape {c.shape}")
     size = c.size if size is None else check_int_in(size, 1, None, name="size")
@@ -297,6 +306,7 @@ def fit_fbdm(y, N: int, gamma: float = 0.0, *, penalty: str = "density", iters: 
     if penalty not in ("density", "unnormalized"):
         raise ValueError(f"penalty must be one of ['density', 'unnormalized'], got {penalty!r}")
     iters = check_int_in(iters, 1, 100_000, name="iters")
+    check_seed(seed)
     key = (ys.tobytes(), N, gamma, penalty, iters, seed, bool(train_scale))
     if key in _FITS:                       # the same fit asked twice (chapter and explorer): reuse it
         return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in _FITS[key].items()}
@@ -356,6 +366,7 @@ def mixture_sample(n: int, weights, means, stds, seed: int = 0) -> np.ndarray:
     """n draws from the Gaussian mixture (component first, then the normal). numpy."""
     w, m, s = _mixture(weights, means, stds)
     n = check_int_in(n, 1, None, name="n")
+    check_seed(seed)
     rng = np.random.default_rng(seed)
     j = rng.choice(w.size, size=n, p=w)
     return m[j] + s[j] * rng.standard_normal(n)
@@ -374,6 +385,7 @@ def gmm_logpdf(train, y, k: int, seed: int = 0, n_init: int = 5) -> np.ndarray:
     ys, _ = as_float_array(y, name="y", max_ndim=1)
     k = check_int_in(k, 1, max(1, tr.size // 2), name="k")
     n_init = check_int_in(n_init, 1, 100, name="n_init")
+    check_seed(seed, hi=2**32 - 1)
     g = GaussianMixture(k, n_init=n_init, random_state=seed).fit(np.asarray(tr)[:, None])
     return g.score_samples(np.asarray(ys)[:, None])
 
@@ -386,6 +398,7 @@ def fit_gmm_gradient(y, k: int, *, iters: int = 500, seed: int = 0) -> dict:
     ys = np.asarray(ys.detach() if is_tensor(ys) else ys)
     k = check_int_in(k, 1, max(1, ys.size // 2), name="k")
     iters = check_int_in(iters, 1, 100_000, name="iters")
+    check_seed(seed)
     rng = np.random.default_rng(seed)
     yt = torch.as_tensor(ys, dtype=torch.float64)
     theta0 = np.concatenate([np.zeros(k), rng.choice(ys, size=k, replace=False),
@@ -408,6 +421,7 @@ def local_maxima(x, p, min_height: float = 0.0) -> np.ndarray:
     """Positions of the strict interior local maxima of p on the grid x with p >= min_height."""
     xs, _ = as_float_array(x, name="x", max_ndim=1)
     ps, _ = as_float_array(p, name="p", max_ndim=1)
+    check_real(min_height, name="min_height")
     if xs.shape != ps.shape or xs.size < 3:
         raise ValueError(f"p must match x (at least 3 points), got {ps.shape} and {xs.shape}")
     xs, ps = np.asarray(xs), np.asarray(ps)

@@ -149,6 +149,10 @@ def rescale_state(A, B, lam) -> tuple[np.ndarray, np.ndarray]:
     if A.ndim != 2 or A.shape[0] != A.shape[1] or B.shape != (A.shape[0],) or lam.shape != B.shape:
         raise ValueError(f"lam must have shape ({B.shape[0] if B.ndim else '?'},) matching A {A.shape} "
                          f"and B {B.shape}, got {lam.shape}")
+    if not np.isfinite(A).all():
+        raise ValueError("A must contain only finite numbers (found NaN or inf)")
+    if not np.isfinite(B).all():
+        raise ValueError("B must contain only finite numbers (found NaN or inf)")
     if np.any(lam == 0):
         raise ValueError("lam must have no zero entry")
     return A * lam[None, :] / lam[:, None], B / lam
@@ -167,6 +171,8 @@ def hippo_from_basis(measure: str, N: int, w: float = 1.0, quad: int | None = No
     Fourier (post): A_nk = (2 i pi n delta_nk - e_n(0) e_k(0)) / w with e_k(s) = e^{2 i pi k s}.
     Inner products are Gauss-Legendre sums, derivatives from numpy's Legendre class.
     """
+    if quad is not None:
+        check_int_in(quad, 1, 100_000, name="quad")
     check_choice(measure, MEASURES, name="measure")
     N = check_int_in(N, 1 if measure != "fourier" else 0, None, name="N")
     w = check_positive(w, name="w")
@@ -214,6 +220,8 @@ def project(u: Callable, T: float, N: int, measure: str, w: float = 1.0,
             quad: int | None = None) -> np.ndarray:
     """The optimal coefficients c_n(T) = int u(t_{<=T}(s)) g_n(s) ds (conjugate exponentials for
     Fourier), by Gauss-Legendre quadrature with `quad` nodes. u is a vectorised callable."""
+    if quad is not None:
+        check_int_in(quad, 1, 100_000, name="quad")
     if not callable(u):
         raise ValueError(f"u must be a callable u(t) -> array, got {type(u).__name__}")
     check_choice(measure, MEASURES, name="measure")
@@ -261,6 +269,10 @@ def lti_solve(A, B, u: Callable, t0: float, t_eval, x0, *, nodes: int = 9,
     B = np.asarray(B)
     if A.ndim != 2 or A.shape[0] != A.shape[1] or B.shape != (A.shape[0],):
         raise ValueError(f"A must be square and B a matching vector, got {A.shape} and {B.shape}")
+    if not np.isfinite(A).all():
+        raise ValueError("A must contain only finite numbers (found NaN or inf)")
+    if not np.isfinite(B).all():
+        raise ValueError("B must contain only finite numbers (found NaN or inf)")
     t0 = check_real(t0, name="t0")
     te, _ = as_float_array(t_eval, name="t_eval", min_ndim=1, max_ndim=1)
     if np.any(np.diff(te) < 0) or te[0] < t0:
@@ -268,9 +280,13 @@ def lti_solve(A, B, u: Callable, t0: float, t_eval, x0, *, nodes: int = 9,
     nodes = check_int_in(nodes, 2, 16, name="nodes")
     h_max = check_positive(h_max, name="h_max") if h_max is not None else \
         min(0.025, 2.0 / max(np.abs(A).sum(0).max(), 1e-12))
-    x = np.asarray(x0, dtype=complex if np.iscomplexobj(A) or np.iscomplexobj(B) else float).copy()
-    if x.shape != B.shape:
-        raise ValueError(f"x0 must have shape {B.shape}, got {x.shape}")
+    try:
+        kind = complex if np.iscomplexobj(A) or np.iscomplexobj(B) else float
+        x = np.asarray(x0, dtype=kind).copy()
+    except (TypeError, ValueError):
+        raise ValueError(f"x0 must be an array of numbers, got {x0!r}") from None
+    if x.shape != B.shape or not np.isfinite(x).all():
+        raise ValueError(f"x0 must have shape {B.shape} and finite entries, got {x.shape}")
     d, p = B.size, nodes - 1
     tau = (1 - np.cos(np.pi * np.arange(nodes) / p)) / 2               # Chebyshev points in [0, 1]
     to_taylor = np.array([math.factorial(j) for j in range(nodes)])[:, None] * \
@@ -336,6 +352,10 @@ def discretize(A, B, dt: float, method: str = "bilinear") -> tuple[np.ndarray, n
     B = np.asarray(B)
     if A.ndim != 2 or A.shape[0] != A.shape[1] or B.shape != (A.shape[0],):
         raise ValueError(f"A must be square and B a matching vector, got {A.shape} and {B.shape}")
+    if not np.isfinite(A).all():
+        raise ValueError("A must contain only finite numbers (found NaN or inf)")
+    if not np.isfinite(B).all():
+        raise ValueError("B must contain only finite numbers (found NaN or inf)")
     dt = check_positive(dt, name="dt")
     check_choice(method, ["bilinear", "zoh", "euler", "backward"], name="method")
     eye = np.eye(A.shape[0])
@@ -356,6 +376,10 @@ def run_recurrence(Ad, Bd, u_seq, x0=None) -> np.ndarray:
     Bd = np.asarray(Bd)
     if Ad.ndim != 2 or Ad.shape[0] != Ad.shape[1] or Bd.shape != (Ad.shape[0],):
         raise ValueError(f"Ad must be square and Bd a matching vector, got {Ad.shape} and {Bd.shape}")
+    if not np.isfinite(Ad).all():
+        raise ValueError("Ad must contain only finite numbers (found NaN or inf)")
+    if not np.isfinite(Bd).all():
+        raise ValueError("Bd must contain only finite numbers (found NaN or inf)")
     u_seq, _ = as_float_array(u_seq, name="u_seq", max_ndim=1)
     x = np.zeros(Bd.shape, dtype=np.result_type(Ad, Bd)) if x0 is None else np.asarray(x0).copy()
     if x.shape != Bd.shape:

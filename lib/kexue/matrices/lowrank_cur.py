@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from .._validate import check_choice, check_indices, check_int_in
+from .._validate import check_choice, check_indices, check_int_in, check_seed
 from .interpolative import pivoted_gram_schmidt
 from .lowrank_cr import as_matrix
 
@@ -118,6 +118,8 @@ def select_columns(M, r: int, method: str = "deim", seed=0, rank: int | None = N
     leverage-sample: r draws without replacement with p_i = h_i / gamma;  norm: the r largest
     column norms;  uniform: r uniformly random columns;  cpqr: the first r pivots of pivoted QR.
     """
+    if not isinstance(seed, np.random.Generator):
+        check_seed(seed)
     M = as_matrix(M, name="M")
     check_choice(method, SELECTORS, name="method")
     r = check_int_in(r, 1, min(M.shape), name="r")

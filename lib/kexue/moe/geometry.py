@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from scipy.special import erf
 
-from .._validate import (as_float_array, check_choice, check_int_in, check_nonnegative,
+from .._validate import (as_float_array, check_choice, check_int_in, check_nonnegative, check_seed,
                          check_positive, check_shape, is_tensor, like_input)
 from ..datasets import digits
 
@@ -85,6 +85,7 @@ def expert_outputs(x, WA, WB, n: int, act: str = "relu"):
     Returns (..., n, d_out); summed over the expert axis it is :func:`dense_ffn` exactly
     (the block-matrix identity of the post), because f acts on each hidden unit separately.
     """
+    check_int_in(n, 1, None, name="n")
     check_choice(act, ACTIVATIONS, name="act")
     (x, WA, WB), t = _same_kind([("x", x), ("WA", WA), ("WB", WB)], [1, 2, 2], [None, 2, 2])
     d, D = _ffn_shapes(x, WA, WB, n)
@@ -111,6 +112,7 @@ def glu_expert_outputs(x, WA, WG, WB, n: int, act: str = "relu"):
     The gate multiplies hidden unit j by (x W_G)_j only, so the GLU is still element-wise per
     hidden unit and the sum over experts is :func:`glu_ffn` exactly. (..., n, d_out).
     """
+    check_int_in(n, 1, None, name="n")
     check_choice(act, ACTIVATIONS, name="act")
     (x, WA, WG, WB), t = _same_kind([("x", x), ("WA", WA), ("WG", WG), ("WB", WB)],
                                     [1, 2, 2, 2], [None, 2, 2, 2])
@@ -221,6 +223,7 @@ def orthogonal_experts(n: int, d: int, seed: int = 0, scale: tuple[float, float]
     """n pairwise orthogonal vectors in R^d (d >= n) with norms uniform in `scale`. (n, d) numpy."""
     n = check_int_in(n, 1, None, name="n")
     d = check_int_in(d, n, None, name="d")
+    check_shape(as_float_array(scale, name="scale", max_ndim=1)[0], (2,), name="scale")
     lo, hi = check_positive(scale[0], name="scale"), check_positive(scale[1], name="scale")
     if not lo < hi:
         raise ValueError(f"scale must be (low, high) with low < high, got {scale}")
@@ -235,6 +238,7 @@ def random_experts(trials: int, n: int, d: int, seed: int = 0,
     trials = check_int_in(trials, 1, None, name="trials")
     n = check_int_in(n, 1, None, name="n")
     d = check_int_in(d, 1, None, name="d")
+    check_shape(as_float_array(scale, name="scale", max_ndim=1)[0], (2,), name="scale")
     lo, hi = check_positive(scale[0], name="scale"), check_positive(scale[1], name="scale")
     if not lo < hi:
         raise ValueError(f"scale must be (low, high) with low < high, got {scale}")
@@ -250,6 +254,11 @@ def norm_rule_study(dims, n: int = 8, k: int = 3, trials: int = 200, seed: int =
     error against the brute-force optimum. Returns arrays over dims: share of trials where the
     rule is optimal, median and worst error ratio (rule / optimum), mean |cos| between experts.
     numpy only."""
+    check_seed(seed)
+    if (np.asarray(dims, dtype=object).ndim > 1 or np.size(dims) == 0
+            or np.atleast_1d(np.asarray(dims)).dtype.kind not in "iu"):
+        raise ValueError(f"dims must be an integer or a non-empty 1-D list of integers, "
+                         f"got {dims!r}")
     dims = [check_int_in(int(v), 1, None, name="dims") for v in np.atleast_1d(dims)]
     out = {"dims": np.array(dims), "optimal_share": [], "median_ratio": [], "worst_ratio": [],
            "mean_abs_cos": []}
@@ -309,6 +318,7 @@ def geometric_moe(x, WA, WB, n: int, p, k: int, act: str = "relu", normalize: st
     form e_i = v_i. Experts are gathered, not masked: B*k blocks are computed, not B*n.
     Returns (y (B, d_out), idx (B, k), evaluations = B*k). numpy or torch (autograd kept).
     """
+    check_int_in(n, 1, None, name="n")
     check_choice(act, ACTIVATIONS, name="act")
     check_choice(normalize, ["l2", "rms", None], name="normalize")
     check_positive(eps, name="eps")

@@ -19,7 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import spearmanr
 
-from .._validate import check_choice, check_in_range, check_indices, check_int_in, check_nonnegative
+from .._validate import (check_choice, check_in_range, check_indices, check_instance, check_int_in,
+                         check_nonnegative)
 
 __all__ = [
     "tokenize", "load_lee", "lee_similarity", "bm25_idf", "BM25Index", "tfidf_matrix",
@@ -76,6 +77,14 @@ def lee_similarity() -> np.ndarray:
     return upper + np.triu(m, 1).T
 
 
+def _floats(x, name: str) -> np.ndarray:
+    """np.asarray(x, float64), with a ValueError naming the parameter for non-numbers."""
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {x!r}") from None
+
+
 def bm25_idf(df: np.ndarray, n_docs: int, variant: str = "okapi", epsilon: float = 0.25) -> np.ndarray:
     """Inverse document frequency of terms with document frequencies `df` among `n_docs` texts.
 
@@ -87,8 +96,8 @@ def bm25_idf(df: np.ndarray, n_docs: int, variant: str = "okapi", epsilon: float
     check_choice(variant, list(IDF_VARIANTS), name="variant")
     check_nonnegative(epsilon, name="epsilon")
     n_docs = check_int_in(n_docs, 1, None, name="n_docs")
-    df = np.asarray(df, dtype=np.float64)
-    if df.ndim != 1 or df.size == 0 or (df < 1).any() or (df > n_docs).any():
+    df = _floats(df, "df")
+    if df.ndim != 1 or df.size == 0 or not (df >= 1).all() or (df > n_docs).any():
         raise ValueError(f"df must be a non-empty 1-D array with entries in [1, {n_docs}]")
     ratio = (n_docs - df + 0.5) / (df + 0.5)
     if variant == "lucene":
@@ -265,6 +274,8 @@ def tfidf_keyword_weights(docs: Sequence[Sequence[str]], k: int = 10,
     (ties: alphabetical), skipping stopwords."""
     k = check_int_in(k, 1, None, name="k")
     x, terms = tfidf_matrix(docs, fit_docs)
+    if stopwords is None or isinstance(stopwords, (str, int, float)):
+        raise ValueError(f"stopwords must be a collection of words, got {stopwords!r}")
     stop = set(stopwords)
     out = []
     for i in range(x.shape[0]):
@@ -284,6 +295,8 @@ def tfidf_keywords(docs: Sequence[Sequence[str]], k: int = 10,
 
 def related(index: BM25Index, keywords: Sequence[str], doc_id: int, top_k: int = 5) -> list[tuple[int, float]]:
     """"[REL]": search with a document's keywords and drop the document itself."""
+    check_instance(index, BM25Index, name="index")
+    _check_tokens(keywords, name="keywords")
     doc_id = check_int_in(doc_id, 0, index.n_docs - 1, name="doc_id")
     return index.search(keywords, top_k, exclude=[doc_id])
 
@@ -312,6 +325,10 @@ def word_cloud(keywords: Sequence[Sequence[str]], clicked: Sequence[int], top: i
 def preference_rank(index: BM25Index, pref_terms: Sequence[str], candidates: Sequence[int]) -> np.ndarray:
     """Sort a list of documents by BM25 score of the preference query, restricted to that list
     (stable: equal scores keep the list's order)."""
+    check_instance(index, BM25Index, name="index")
+    _check_tokens(pref_terms, name="pref_terms")
+    if candidates is None or np.ndim(candidates) != 1:
+        raise ValueError(f"candidates must be a list of document indices, got {candidates!r}")
     cand = check_indices(list(candidates), index.n_docs, name="candidates", min_len=1)
     s = index.scores(pref_terms, cand)
     return cand[np.argsort(-s, kind="stable")]
@@ -322,7 +339,7 @@ def ndcg_at_k(relevance_in_ranked_order, k: int, all_relevance=None) -> float:
 
     The ideal ranking sorts `all_relevance` (default: the given list) in decreasing order.
     """
-    rel = np.asarray(relevance_in_ranked_order, dtype=np.float64)
+    rel = _floats(relevance_in_ranked_order, "relevance_in_ranked_order")
     if rel.ndim != 1 or rel.size == 0 or not np.isfinite(rel).all() or (rel < 0).any():
         raise ValueError("relevance_in_ranked_order must be a non-empty 1-D array of finite values >= 0")
     k = check_int_in(k, 1, rel.size, name="k")
@@ -338,7 +355,7 @@ def spearman_by_row(scores: np.ndarray, human: np.ndarray) -> np.ndarray:
     """Spearman correlation of row i of `scores` with row i of `human`, the diagonal left out
     (scipy.stats.spearmanr; ties get average ranks), (n,). A constant row of scores ranks
     nothing and gets 0 (no information), where spearmanr would return NaN."""
-    s, h = np.asarray(scores, dtype=np.float64), np.asarray(human, dtype=np.float64)
+    s, h = _floats(scores, "scores"), _floats(human, "human")
     if s.ndim != 2 or s.shape[0] != s.shape[1] or s.shape != h.shape or s.shape[0] < 3:
         raise ValueError(f"scores must be square (n >= 3) with the shape of human, got {s.shape} and {h.shape}")
     n = s.shape[0]

@@ -17,6 +17,7 @@ trained once by gensim (float32) and evaluated in float64. Running this module a
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .._validate import as_float_ndarray, check_choice, check_int_in
+from .._validate import as_float_ndarray, check_choice, check_instance, check_int_in
 from ..datasets import DATA_DIR, load_run, save_run
 from .bm25 import load_lee, tokenize
 
@@ -74,6 +75,14 @@ class HSModel:
         return word in self.index
 
 
+def _broadcastable(*shapes) -> bool:
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        return False
+    return True
+
+
 def node_log_prob(z, d) -> np.ndarray:
     """log of one inner node's factor, sigma(z)^(1-d) (1 - sigma(z))^d, written stably as
 
@@ -84,6 +93,8 @@ def node_log_prob(z, d) -> np.ndarray:
     d = np.asarray(d)
     if not np.isin(d, (0, 1)).all():
         raise ValueError("d must contain only code bits 0 and 1")
+    if not _broadcastable(z.shape, d.shape):
+        raise ValueError(f"d must broadcast with z, got shapes {d.shape} and {z.shape}")
     return -np.logaddexp(0.0, -np.where(d == 1, -z, z))
 
 
@@ -96,6 +107,8 @@ def gensim_node_log_prob(z, d) -> np.ndarray:
     d = np.asarray(d)
     if not np.isin(d, (0, 1)).all():
         raise ValueError("d must contain only code bits 0 and 1")
+    if not _broadcastable(z.shape, d.shape):
+        raise ValueError(f"d must broadcast with z, got shapes {d.shape} and {z.shape}")
     f = np.where(d == 1, -z, z)
     inside = np.abs(f) < 6
     idx = np.floor((np.where(inside, f, 0.0) + 6) * 83)
@@ -110,6 +123,8 @@ def naive_node_log_prob(z, d) -> np.ndarray:
     d = np.asarray(d)
     if not np.isin(d, (0, 1)).all():
         raise ValueError("d must contain only code bits 0 and 1")
+    if not _broadcastable(z.shape, d.shape):
+        raise ValueError(f"d must broadcast with z, got shapes {d.shape} and {z.shape}")
     s = 1.0 / (1.0 + np.exp(-z))
     with np.errstate(divide="ignore"):
         return np.log(s ** (1 - d) * (1 - s) ** d)
@@ -171,6 +186,9 @@ def hs_model_from_gensim(model, keep: Sequence[str] | None = None) -> HSModel:
 
 def save_hs_model(model: HSModel, path: Path) -> Path:
     """Write the model compactly (float32 vectors, only the kept input rows) as an .npz."""
+    check_instance(model, HSModel, name="model")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a file path, got {path!r}")
     path = Path(path)
     rows = np.flatnonzero(model.has_vector)
     np.savez_compressed(path, words=np.array(model.words), counts=model.counts,
@@ -182,6 +200,8 @@ def save_hs_model(model: HSModel, path: Path) -> Path:
 
 def load_hs_model(path: Path) -> HSModel:
     """Read a model written by :func:`save_hs_model`; the arrays become float64."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a file path, got {path!r}")
     path = Path(path)
     if not path.exists():
         raise ValueError(f"path {path} does not exist")
@@ -209,8 +229,11 @@ def to_gensim(model: HSModel, docs, *, window: int = 5, min_count: int = 2):
     """A gensim Word2Vec with the vocabulary of `docs` (the texts the model was trained on) and the
     parameters of `model` (float32), e.g. to call gensim's own ``score``. Raises if the rebuilt
     vocabulary or Huffman tree differs from the model's."""
+    check_instance(model, HSModel, name="model")
     from gensim.models import Word2Vec
     docs = _check_docs(docs)
+    window = check_int_in(window, 1, 100, name="window")
+    min_count = check_int_in(min_count, 1, None, name="min_count")
     g = Word2Vec(sg=1, hs=1, negative=0, vector_size=model.syn1.shape[1], window=window,
                  min_count=min_count, workers=1)
     g.build_vocab(docs)
@@ -243,6 +266,7 @@ def hs_log_prob_matrix(model: HSModel, inputs: Sequence[str], outputs: Sequence[
     z[i, k, j] = x_{inputs[i]} . theta_{point_j(outputs[k])};  M[i, k] = sum_j log sigma((1 - 2 d_j) z)
     numpy, float64; all paths are gathered at once (padded, masked). node="gensim" evaluates each
     factor as gensim's ``score`` does (:func:`gensim_node_log_prob`) instead of exactly."""
+    check_instance(model, HSModel, name="model")
     check_choice(node, ["exact", "gensim"], name="node")
     a = _ids(model, inputs, name="inputs", need_vector=True)
     b = _ids(model, outputs, name="outputs", need_vector=False)
@@ -256,6 +280,9 @@ def hs_log_prob_matrix(model: HSModel, inputs: Sequence[str], outputs: Sequence[
 
 def vocab_log_probs(model: HSModel, word: str) -> np.ndarray:
     """log p(o | word) for every word o of the vocabulary, (V,) (exp of it sums to 1)."""
+    check_instance(model, HSModel, name="model")
+    if not isinstance(word, str) or word not in model.index:
+        raise ValueError(f"word must be a word of the model's vocabulary, got {word!r}")
     return hs_log_prob_matrix(model, [word], list(model.words))[0]
 
 
@@ -266,6 +293,7 @@ def hs_cross_entropy(model: HSModel, inputs: Sequence[str], q) -> np.ndarray:
     the nodes of its path, so with Q_j^b = the mass leaving node j by branch b,
         H = -sum_j [Q_j^0 log sigma(x . theta_j) + Q_j^1 log sigma(-x . theta_j)]
     one (m, d) x (d, V) product instead of a walk over V paths. q: (V,), >= 0, summing to 1."""
+    check_instance(model, HSModel, name="model")
     q = as_float_ndarray(q, name="q")
     if q.shape != (len(model.words),) or (q < 0).any() or abs(q.sum() - 1) > 1e-9:
         raise ValueError(f"q must be a distribution over the {len(model.words)} words of the vocabulary")
@@ -292,8 +320,11 @@ def keyword_scores(model: HSModel, tokens: Sequence[str], *, stopwords=(), mode:
     Tokens outside the vocabulary are dropped (as in the post); repeats count; the sum runs over
     all kept tokens, the candidate's own occurrences included unless self_term=False. `mode`
     (see :data:`STOP_MODES`) says what happens to `stopwords`. Ties: alphabetical."""
+    check_instance(model, HSModel, name="model")
     tokens = _check_tokens(tokens)
     check_choice(mode, list(STOP_MODES), name="mode")
+    if stopwords is None or isinstance(stopwords, (str, int, float)):
+        raise ValueError(f"stopwords must be a collection of words, got {stopwords!r}")
     stop = frozenset(stopwords)
     index = model.index
     kept = [t for t in tokens if t in index and not (mode == "text" and t in stop)]
@@ -315,6 +346,7 @@ def keyword_scores(model: HSModel, tokens: Sequence[str], *, stopwords=(), mode:
 
 def keywords(model: HSModel, tokens: Sequence[str], k: int = 10, **kw) -> list[str]:
     """The k best keywords of a text (see :func:`keyword_scores`)."""
+    check_instance(model, HSModel, name="model")
     k = check_int_in(k, 1, None, name="k")
     return [w for w, _ in keyword_scores(model, tokens, **kw)[:k]]
 

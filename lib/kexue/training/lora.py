@@ -161,6 +161,9 @@ def loraplus_param_groups(named_parameters: Iterable[tuple[str, torch.nn.Paramet
     ratio = check_positive(ratio, name="ratio")
     weight_decay = check_nonnegative(weight_decay, name="weight_decay")
     side_a, side_b_decay, side_b_plain = [], [], []
+    if named_parameters is None or isinstance(named_parameters, (str, bytes, int, float)):
+        raise ValueError(f"named_parameters must be an iterable of (name, parameter) pairs, "
+                         f"got {named_parameters!r}")
     for name, p in named_parameters:
         if not p.requires_grad:
             continue
@@ -204,7 +207,7 @@ def lora_sweep(n: int, r: int, lrs: Sequence[float], ratios: Sequence[float], *,
     lams, _ = as_float_array(ratios, name="ratios", max_ndim=1)
     if not ((lrs_a > 0).all() and (lams > 0).all()):
         raise ValueError("lrs and ratios must be > 0")
-    if len(betas) != 2:
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
     b1 = check_in_range(betas[0], 0, 1, name="betas[0]", hi_open=True)
     b2 = check_in_range(betas[1], 0, 1, name="betas[1]", hi_open=True)

@@ -69,6 +69,11 @@ def _batch(B) -> np.ndarray:
 
 
 def _positive_vector(x, d: int, name: str) -> np.ndarray:
+    try:
+        np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number or a vector of them, "
+                         f"got {x!r}") from None
     v = _vector(np.broadcast_to(np.asarray(x, dtype=float), (d,)) if np.ndim(x) == 0 else x, name)
     if v.shape != (d,) or not (v > 0).all():
         raise ValueError(f"{name} must be > 0 with {d} entries, got shape {v.shape}")
@@ -283,6 +288,8 @@ def monte_carlo_step_moments(g, sigma, B, update, *, n: int = 20_000, seed: int 
     sig = _positive_vector(sigma, g.size, "sigma")
     b = check_positive(B, name="B")
     n = check_int_in(n, 2, None, name="n")
+    if not callable(update):
+        raise ValueError(f"update must be a callable (n, d) -> (n, d), got {type(update).__name__}")
     rng = np.random.default_rng(check_int_in(seed, 0, None, name="seed"))
     gb = g + sig * rng.standard_normal((n, g.size)) / math.sqrt(b)
     u = np.asarray(update(gb), dtype=float)

@@ -14,13 +14,14 @@ torch where an optimiser or autograd is involved (:func:`newton_schulz`, :func:`
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
 
 from .._validate import (as_float_array, check_choice, check_in_range, check_int_in,
-                         check_nonnegative, check_positive, check_tensor, like_input)
+                         check_nonnegative, check_positive, check_tensor, is_tensor, like_input)
 
 __all__ = ["KELLER_COEFFS", "CUBIC_COEFFS", "msign", "rms", "sv_entropy", "ns_scalar_map",
            "ns_band", "newton_schulz", "rms_matched_scale", "muon_update", "MuonLite",
@@ -90,7 +91,8 @@ def sv_entropy(W: Any, *, from_singular_values: bool = False) -> float:
 
 
 def _coeffs(coeffs: Sequence[float]) -> tuple[float, float, float]:
-    if len(coeffs) != 3:
+    arr, _ = as_float_array(coeffs, name="coeffs", max_ndim=1)
+    if arr.shape != (3,):
         raise ValueError(f"coeffs must be three numbers (a, b, c), got {coeffs!r}")
     return tuple(float(c) for c in coeffs)  # type: ignore[return-value]
 
@@ -154,7 +156,7 @@ def rms_matched_scale(shape: Sequence[int], rule: str = "match_rms_adamw") -> fl
     msign; "original": sqrt(max(1, n / m)) (Keller Jordan's and torch's default); "none": 1.
     """
     check_choice(rule, ["match_rms_adamw", "original", "none"], name="rule")
-    if len(shape) != 2:
+    if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) != 2:
         raise ValueError(f"shape must be (n, m), got {shape!r}")
     n, m = (check_int_in(int(s), 1, None, name="shape") for s in shape)
     if rule == "match_rms_adamw":
@@ -179,6 +181,10 @@ def muon_update(grad: torch.Tensor, buf: torch.Tensor, momentum: float = 0.95,
         raise ValueError(f"grad and buf must be 2-D of one shape, got {tuple(grad.shape)} and {tuple(buf.shape)}")
     check_in_range(momentum, 0.0, 1.0, name="momentum", hi_open=True)
     check_choice(ortho, ["ns", "svd"], name="ortho")
+    as_float_array(grad, name="grad", min_ndim=2, max_ndim=2)
+    as_float_array(buf, name="buf", min_ndim=2, max_ndim=2)
+    check_int_in(ns_steps, 0, 100, name="ns_steps")
+    check_choice(ns_dtype, ["float64", "float32", "bfloat16"], name="ns_dtype")
     buf.lerp_(grad, 1 - momentum)
     M = grad.lerp(buf, momentum) if nesterov else buf.clone()
     O = newton_schulz(M, ns_steps, dtype=ns_dtype) if ortho == "ns" else msign(M)
@@ -212,6 +218,7 @@ class MuonLite(torch.optim.Optimizer):
         check_choice(adjust_lr_fn, ["original", "match_rms_adamw", "none"], name="adjust_lr_fn")
         check_choice(ortho, ["ns", "svd"], name="ortho")
         check_choice(ns_dtype, list(_DTYPES), name="ns_dtype")
+        params = _param_list(params)
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum,
                                       nesterov=nesterov, ns_steps=ns_steps,
                                       adjust_lr_fn=adjust_lr_fn, ortho=ortho, ns_dtype=ns_dtype))
@@ -236,6 +243,18 @@ class MuonLite(torch.optim.Optimizer):
                 p.mul_(1 - g["lr"] * g["weight_decay"])
                 p.add_(O.to(p.dtype), alpha=-g["lr"] * rms_matched_scale(tuple(p.shape), g["adjust_lr_fn"]))
         return loss
+
+
+def _param_list(params) -> list:
+    """The optimiser's parameters as a list (a generator is consumed once); ValueError naming
+    `params` for None, a number or an empty list (torch's own errors name nothing)."""
+    if params is None or isinstance(params, (str, bytes, numbers.Number)) or is_tensor(params):
+        raise ValueError(f"params must be an iterable of tensors or of param groups, "
+                         f"got {params!r}")
+    params = list(params)
+    if not params:
+        raise ValueError("params must not be empty")
+    return params
 
 
 class ChainedOptimizer:

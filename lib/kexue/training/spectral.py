@@ -19,9 +19,10 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from .._validate import (as_float_array, check_choice, check_in_range, check_int_in,
-                         check_nonnegative, check_positive, like_input)
-from .muon import closure_loss
+from .._validate import (as_float_array, check_choice, check_in_range, check_instance,
+                         check_int_in, check_nonnegative, check_positive, check_shape,
+                         check_tensor, like_input)
+from .muon import ChainedOptimizer, _param_list, closure_loss
 
 __all__ = ["spectral_norm_grad", "top_singular_triple", "power_iteration",
            "power_iteration_errors", "power_iteration_tan_theory", "spectral_decay_direction",
@@ -278,6 +279,11 @@ class SpectralAdamW(torch.optim.AdamW):
         check_nonnegative(weight_decay, name="weight_decay")
         check_int_in(power_iters, 1, None, name="power_iters")
         check_choice(start, ["ones", "random"], name="start")
+        check_shape(as_float_array(betas, name="betas", max_ndim=1)[0], (2,), name="betas")
+        check_in_range(betas[0], 0.0, 1.0, name="betas", hi_open=True)
+        check_in_range(betas[1], 0.0, 1.0, name="betas", hi_open=True)
+        check_positive(eps, name="eps")
+        params = _param_list(params)
         self.power_iters, self.start = power_iters, start
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
@@ -314,7 +320,8 @@ class SpectralAdamW(torch.optim.AdamW):
 def digits_mlp(sizes: tuple[int, ...] = (64, 128, 10), *, seed: int = 0,
                dtype: torch.dtype = torch.float64) -> torch.nn.Sequential:
     """A ReLU MLP (Linear layers of the given widths) with seeded default init. torch only."""
-    if len(sizes) < 2:
+    check_choice(dtype, [torch.float64, torch.float32, torch.float16, torch.bfloat16], name="dtype")
+    if not isinstance(sizes, (tuple, list)) or len(sizes) < 2:
         raise ValueError(f"sizes must list at least input and output width, got {sizes!r}")
     for k in sizes:
         check_int_in(k, 1, None, name="sizes")
@@ -343,6 +350,10 @@ def train_digits_mlp(model: torch.nn.Module, optimizer: torch.optim.Optimizer, X
     if batch is not None:
         check_int_in(batch, 1, X.shape[0], name="batch")
     check_int_in(seed, 0, None, name="seed")
+    check_instance(model, torch.nn.Module, name="model")
+    check_instance(optimizer, (torch.optim.Optimizer, ChainedOptimizer), name="optimizer")
+    as_float_array(check_tensor(X, name="X"), name="X", min_ndim=2, max_ndim=2)
+    check_tensor(y, name="y")
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise ValueError(f"X must be (N, d) and y (N,), got {tuple(X.shape)} and {tuple(y.shape)}")
     gen = torch.Generator().manual_seed(seed)

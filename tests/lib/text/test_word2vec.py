@@ -237,7 +237,7 @@ def test_bad_inputs(small):
         W.hs_log_prob_matrix(m, [m.words[0]], ["zzzz_not_a_word"])
     with pytest.raises(ValueError, match="node"):
         W.hs_log_prob_matrix(m, [m.words[0]], [m.words[0]], node="approx")
-    with pytest.raises(ValueError, match="inputs"):
+    with pytest.raises(ValueError, match="word"):
         W.vocab_log_probs(m, "zzzz_not_a_word")
     with pytest.raises(ValueError, match="tokens"):
         W.keyword_scores(m, "a bare string")
