@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import as_float_array, as_float_ndarray, check_choice, check_int_in, check_positive
-from .samplers import Denoiser, _run, afs_slope, reference_solution, sigma_grid, slope
+from .samplers import Denoiser, _interior_step, _run, afs_slope, reference_solution, sigma_grid, slope
 
 __all__ = ["fit_amed", "sample_amed_plugin", "trajectory_pca", "chord_deviation"]
 
@@ -35,14 +35,7 @@ def sample_amed_plugin(denoiser: Denoiser, x, sigmas, r, c, *, afs: bool = False
     if c_arr.size != n or not (np.isfinite(c_arr).all() and (c_arr > 0).all()):
         raise ValueError(f"c must hold {n} finite values > 0, got {c_arr.size}")
 
-    def step(i, x, s, s_next):
-        d, c0 = (afs_slope(x, s), 0) if (afs and i == 0) else (slope(denoiser, x, s), 1)
-        if s_next == 0:
-            return x + (s_next - s) * d, c0
-        s_mid = s_next ** r_arr[i] * s ** (1 - r_arr[i])
-        x_mid = x + (s_mid - s) * d
-        return x_mid + float(c_arr[i]) * (s_next - s_mid) * slope(denoiser, x_mid, s_mid), c0 + 1
-    return _run(step, x, sigmas, return_trajectory)
+    return _run(_interior_step(denoiser, r_arr, c_arr, afs, plugin=True), x, sigmas, return_trajectory)
 
 
 def fit_amed(denoiser: Denoiser, x_train, sigmas, *, substeps: int = 200, r_grid: int = 49,

@@ -177,14 +177,22 @@ def sample_amed(denoiser: Denoiser, x, sigmas, r: Sequence[float], c: Sequence[f
     if not (np.isfinite(c_arr).all() and (c_arr > 0).all()):
         raise ValueError("c must be finite and > 0")
 
+    return _run(_interior_step(denoiser, r_arr, c_arr, afs, plugin=False), x, sigmas, return_trajectory)
+
+
+def _interior_step(denoiser, r_arr: np.ndarray, c_arr: np.ndarray, afs: bool, plugin: bool):
+    """One step through the learned interior point s_mid = sigma_next^r sigma^(1-r): the AMED
+    solver moves the whole step along d(x_mid, s_mid) from x; AMED-Plugin on Euler (``plugin``)
+    moves only the rest of the step, from x_mid. A step to 0 is Euler. Returns (x_next, calls)."""
     def step(i, x, s, s_next):
         d, c0 = (afs_slope(x, s), 0) if (afs and i == 0) else (slope(denoiser, x, s), 1)
         if s_next == 0:
             return x + (s_next - s) * d, c0
         s_mid = s_next ** r_arr[i] * s ** (1 - r_arr[i])
         x_mid = x + (s_mid - s) * d
-        return x + float(c_arr[i]) * (s_next - s) * slope(denoiser, x_mid, s_mid), c0 + 1
-    return _run(step, x, sigmas, return_trajectory)
+        start, length = (x_mid, s_next - s_mid) if plugin else (x, s_next - s)
+        return start + float(c_arr[i]) * length * slope(denoiser, x_mid, s_mid), c0 + 1
+    return step
 
 
 def nfe(method: str, steps: int, afs: bool = False, to_zero: bool = False) -> int:

@@ -141,6 +141,18 @@ def _lam(N: int, scaling: str) -> np.ndarray:
             "lmu": np.sqrt(2 / (2 * n + 1)), "nosqrt": np.sqrt(2 / (2 * n + 1))}[scaling]
 
 
+def _check_system(A, B, names: tuple[str, str] = ("A", "B")) -> tuple[np.ndarray, np.ndarray]:
+    """A linear system's square finite matrix and matching finite vector, as arrays."""
+    A, B = np.asarray(A), np.asarray(B)
+    na, nb = names
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or B.shape != (A.shape[0],):
+        raise ValueError(f"{na} must be square and {nb} a matching vector, got {A.shape} and {B.shape}")
+    for name, M in ((na, A), (nb, B)):
+        if not np.isfinite(M).all():
+            raise ValueError(f"{name} must contain only finite numbers (found NaN or inf)")
+    return A, B
+
+
 def rescale_state(A, B, lam) -> tuple[np.ndarray, np.ndarray]:
     """The system of c~ = c / lam: from c' = A c + B u, c~' = diag(1/lam) A diag(lam) c~ + (B/lam) u."""
     A = np.asarray(A)
@@ -265,14 +277,7 @@ def lti_solve(A, B, u: Callable, t0: float, t_eval, x0, *, nodes: int = 9,
     """
     if not callable(u):
         raise ValueError(f"u must be a callable u(t) -> array, got {type(u).__name__}")
-    A = np.asarray(A)
-    B = np.asarray(B)
-    if A.ndim != 2 or A.shape[0] != A.shape[1] or B.shape != (A.shape[0],):
-        raise ValueError(f"A must be square and B a matching vector, got {A.shape} and {B.shape}")
-    if not np.isfinite(A).all():
-        raise ValueError("A must contain only finite numbers (found NaN or inf)")
-    if not np.isfinite(B).all():
-        raise ValueError("B must contain only finite numbers (found NaN or inf)")
+    A, B = _check_system(A, B)
     t0 = check_real(t0, name="t0")
     te, _ = as_float_array(t_eval, name="t_eval", min_ndim=1, max_ndim=1)
     if np.any(np.diff(te) < 0) or te[0] < t0:
@@ -348,14 +353,7 @@ def discretize(A, B, dt: float, method: str = "bilinear") -> tuple[np.ndarray, n
     zoh:      Ad = e^{A dt}, Bd = int_0^dt e^{A s} ds B   (from expm of [[A, B], [0, 0]] dt)
     euler:    Ad = I + dt A, Bd = dt B;   backward: Ad = (I - dt A)^{-1}, Bd = (I - dt A)^{-1} dt B
     """
-    A = np.asarray(A)
-    B = np.asarray(B)
-    if A.ndim != 2 or A.shape[0] != A.shape[1] or B.shape != (A.shape[0],):
-        raise ValueError(f"A must be square and B a matching vector, got {A.shape} and {B.shape}")
-    if not np.isfinite(A).all():
-        raise ValueError("A must contain only finite numbers (found NaN or inf)")
-    if not np.isfinite(B).all():
-        raise ValueError("B must contain only finite numbers (found NaN or inf)")
+    A, B = _check_system(A, B)
     dt = check_positive(dt, name="dt")
     check_choice(method, ["bilinear", "zoh", "euler", "backward"], name="method")
     eye = np.eye(A.shape[0])
@@ -372,14 +370,7 @@ def discretize(A, B, dt: float, method: str = "bilinear") -> tuple[np.ndarray, n
 
 def run_recurrence(Ad, Bd, u_seq, x0=None) -> np.ndarray:
     """x_{k+1} = Ad x_k + Bd u_k for k = 0..L-1; returns x_1..x_L, shape (L, d)."""
-    Ad = np.asarray(Ad)
-    Bd = np.asarray(Bd)
-    if Ad.ndim != 2 or Ad.shape[0] != Ad.shape[1] or Bd.shape != (Ad.shape[0],):
-        raise ValueError(f"Ad must be square and Bd a matching vector, got {Ad.shape} and {Bd.shape}")
-    if not np.isfinite(Ad).all():
-        raise ValueError("Ad must contain only finite numbers (found NaN or inf)")
-    if not np.isfinite(Bd).all():
-        raise ValueError("Bd must contain only finite numbers (found NaN or inf)")
+    Ad, Bd = _check_system(Ad, Bd, names=("Ad", "Bd"))
     u_seq, _ = as_float_array(u_seq, name="u_seq", max_ndim=1)
     x = np.zeros(Bd.shape, dtype=np.result_type(Ad, Bd)) if x0 is None else np.asarray(x0).copy()
     if x.shape != Bd.shape:

@@ -83,18 +83,24 @@ def _broadcastable(*shapes) -> bool:
     return True
 
 
-def node_log_prob(z, d) -> np.ndarray:
-    """log of one inner node's factor, sigma(z)^(1-d) (1 - sigma(z))^d, written stably as
-
-        -log(1 + e^{-z}) - d z = -log(1 + e^{-(-1)^d z})        (both lines of the post)
-
-    z: dot products x . theta, d: code bits (0 or 1), broadcast together. numpy, float64."""
+def _node_args(z, d) -> tuple[np.ndarray, np.ndarray]:
+    """The node factors' arguments: real z, code bits d in {0, 1} that broadcast with z."""
     z = as_float_ndarray(z, name="z", min_ndim=0)
     d = np.asarray(d)
     if not np.isin(d, (0, 1)).all():
         raise ValueError("d must contain only code bits 0 and 1")
     if not _broadcastable(z.shape, d.shape):
         raise ValueError(f"d must broadcast with z, got shapes {d.shape} and {z.shape}")
+    return z, d
+
+
+def node_log_prob(z, d) -> np.ndarray:
+    """log of one inner node's factor, sigma(z)^(1-d) (1 - sigma(z))^d, written stably as
+
+        -log(1 + e^{-z}) - d z = -log(1 + e^{-(-1)^d z})        (both lines of the post)
+
+    z: dot products x . theta, d: code bits (0 or 1), broadcast together. numpy, float64."""
+    z, d = _node_args(z, d)
     return -np.logaddexp(0.0, -np.where(d == 1, -z, z))
 
 
@@ -103,12 +109,7 @@ def gensim_node_log_prob(z, d) -> np.ndarray:
     nodes with |f| >= 6 skipped (counted as log 1 = 0), the others read from a table,
     LOG_TABLE[int((f + 6) * 83)] with LOG_TABLE[i] = log sigma((2 i / 1000 - 1) 6); the 83 is the
     C integer division 1000 / 6 / 2. An approximation, emulated in float64 to compare with."""
-    z = as_float_ndarray(z, name="z", min_ndim=0)
-    d = np.asarray(d)
-    if not np.isin(d, (0, 1)).all():
-        raise ValueError("d must contain only code bits 0 and 1")
-    if not _broadcastable(z.shape, d.shape):
-        raise ValueError(f"d must broadcast with z, got shapes {d.shape} and {z.shape}")
+    z, d = _node_args(z, d)
     f = np.where(d == 1, -z, z)
     inside = np.abs(f) < 6
     idx = np.floor((np.where(inside, f, 0.0) + 6) * 83)
@@ -119,12 +120,7 @@ def gensim_node_log_prob(z, d) -> np.ndarray:
 def naive_node_log_prob(z, d) -> np.ndarray:
     """The same factor computed as written first, log(sigma^(1-d) (1-sigma)^d) (unstable: for
     |z| beyond about 37 the sigmoid rounds to 0 or 1 and the log gives -inf)."""
-    z = as_float_ndarray(z, name="z", min_ndim=0)
-    d = np.asarray(d)
-    if not np.isin(d, (0, 1)).all():
-        raise ValueError("d must contain only code bits 0 and 1")
-    if not _broadcastable(z.shape, d.shape):
-        raise ValueError(f"d must broadcast with z, got shapes {d.shape} and {z.shape}")
+    z, d = _node_args(z, d)
     s = 1.0 / (1.0 + np.exp(-z))
     with np.errstate(divide="ignore"):
         return np.log(s ** (1 - d) * (1 - s) ** d)
