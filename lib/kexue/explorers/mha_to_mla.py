@@ -62,14 +62,15 @@ def head_sharing(n_heads: int = 8) -> Explorer:
 
     def compute(g: int) -> dict:
         grp = A.gqa_head_to_group(h, g).numpy()
-        z = np.zeros((h, h))
+        z = np.zeros((h, g))                       # only the g cached heads, numbered 1..g
         z[np.arange(h), grp] = 1.0
         name = "MHA" if g == h else ("MQA" if g == 1 else "GQA")
-        hm = panel(f"{name}: {h} query heads share {g} K/V head(s)", "K/V head (cached)",
-                   "query head", heatmap=heatmap(z, range(h + 1), range(h + 1), "reads", vmin=0, vmax=1),
-                   legend=False)
+        hm = panel(f"{name}: {h} query heads share {g} K/V head(s)", "K/V head (cached), 1..g",
+                   "query head s, 1..h",
+                   heatmap=heatmap(z, np.arange(g + 1) + 0.5, np.arange(h + 1) + 0.5, "", vmin=0, vmax=1),
+                   xticks=(list(range(1, g + 1)), [str(j) for j in range(1, g + 1)]), legend=False)
         return frame(hm, text=f"g = {g}: cache = {g}/{h} of MHA; query head s reads K/V "
-                              f"head floor(s·{g}/{h}) (0-based): {grp.tolist()}")
+                              f"head ceil(s·{g}/{h}): {(grp + 1).tolist()}")
 
     return Explorer([Slider("g", divisors, divisors[len(divisors) // 2], label="groups g", fmt="{:d}")],
                     compute, name="head sharing")

@@ -106,8 +106,9 @@ def variance(ds: Sequence[int] = (16, 64, 256, 1024, 4096), heads: Sequence[int]
         hb = np.histogram(np.clip(b, lo, hi), edges)[0] / b.size
         p2 = panel(f"Can n = {n} be told from n + 1? (H = {H} head(s))", "n_hat = 1 / MS",
                    "fraction of draws",
-                   series=[bars(mids, ha, f"position {n}", color=PALETTE[0]),
-                           bars(mids, hb, f"position {n + 1}", color=PALETTE[3], fill=False)],
+                   series=[bars(mids, ha, f"position {n}", color=PALETTE[0], width=float(edges[1] - edges[0])),
+                           bars(mids, hb, f"position {n + 1}", color=PALETTE[3], fill=False,
+                                width=float(edges[1] - edges[0]))],
                    vlines=[vline(float(n), color=PALETTE[0]), vline(float(n + 1), color=PALETTE[3])])
         text = f"log-log slope {slope:.3f}; n_hat at n = {n}: mean {a.mean():.1f}, " \
                f"relative spread {a.std() / a.mean():.3f}"
