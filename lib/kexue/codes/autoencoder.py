@@ -1,8 +1,8 @@
 """The digits autoencoder of the Discrete-codes chapters: an MLP encoder, an FSQ or VQ
 quantiser, an MLP decoder, its seeded trainer and the gradient-ratio probe.
 
-Chapters ``codes/fsq`` (claim 6, codebook usage) and ``codes/vq-rotation-trick`` (training
-curves, claim 8). torch, CPU, deterministic given the seed. Data: scikit-learn's bundled 8x8
+Chapters ``codes/fsq`` (codebook usage) and ``codes/vq-rotation-trick`` (training
+curves, Su's mechanism). torch, CPU, deterministic given the seed. Data: scikit-learn's bundled 8x8
 digits through :func:`kexue.datasets.digits` (nothing downloaded).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .fsq import FSQ, codebook_usage
 from .vq import VectorQuantizer, nearest_code, rotate_to, ste
 
 __all__ = ["digits_tensor", "DigitsAutoencoder", "build_digits_model",
-           "train_digits_autoencoder", "recon_grad_ratio"]
+           "train_digits_autoencoder", "recon_grad_ratio", "encoder_gradient_norms"]
 
 
 def digits_tensor() -> torch.Tensor:
@@ -75,10 +75,12 @@ def _evaluate(model: DigitsAutoencoder, X: torch.Tensor) -> dict:
         if isinstance(model.quantizer, VectorQuantizer):
             q = model.quantizer.codebook[out["indices"]]
             cb_loss = float(((q - out["z"]) ** 2).sum(-1).mean())
-        else:                       # FSQ has no codebook loss
-            cb_loss = 0.0
+            # median over the images of ||q||/||z||: the rotation trick's gradient scale
+            q_over_z = float((q.norm(dim=-1) / out["z"].norm(dim=-1).clamp_min(1e-12)).median())
+        else:                       # FSQ has no codebook loss and no rotation
+            cb_loss, q_over_z = 0.0, 1.0
         return {"mse": float(((out["x_hat"] - X) ** 2).mean()),
-                "codebook_loss": cb_loss,
+                "codebook_loss": cb_loss, "q_over_z": q_over_z,
                 "z_norm": float(out["z"].norm(dim=-1).mean()),
                 "utilization": use["utilization"], "perplexity": use["perplexity"],
                 "counts": use["counts"], "x_hat": out["x_hat"]}
@@ -105,9 +107,10 @@ def train_digits_autoencoder(method: str = "fsq", *, levels: Sequence[int] = (8,
 
     Loss: mean (x_hat - x)^2 + aux (VQ's codebook and commitment terms, beta and gamma).
     Returns numbers only: final ``mse``, ``codebook_loss`` (mean ||q - z||^2), ``z_norm`` (mean
-    ||z||), ``utilization``, ``perplexity``, ``used``, ``counts`` (over all 1797 images),
+    ||z||), ``q_over_z`` (median ||q||/||z||, VQ only; 1 for FSQ), ``utilization``,
+    ``perplexity``, ``used``, ``counts`` (over all 1797 images),
     ``history`` (the same every ``record_every`` steps, from step 0), ``recon`` and ``x`` (the
-    first ``n_show`` images and their reconstructions, (n_show, 64)). Chapter fsq, claim 6.
+    first ``n_show`` images and their reconstructions, (n_show, 64)). Chapter fsq, the digits runs.
     """
     steps = check_int_in(steps, 0, None, name="steps")
     batch = check_int_in(batch, 1, None, name="batch")
@@ -123,6 +126,8 @@ def train_digits_autoencoder(method: str = "fsq", *, levels: Sequence[int] = (8,
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     g = torch.Generator().manual_seed(seed)
     keys = ["mse", "codebook_loss", "z_norm", "utilization", "perplexity"]
+    if method == "vq":
+        keys.append("q_over_z")
     hist: dict[str, list] = {"step": [], **{k: [] for k in keys}}
 
     def record(step):
@@ -158,7 +163,7 @@ def recon_grad_ratio(model: DigitsAutoencoder, x: torch.Tensor) -> torch.Tensor:
 
     Runs the reconstruction loss through the decoder twice, once with z_q = STE and once with the
     rotation trick, and returns the ratio of the gradient norms at z; it equals ||q||/||z||
-    (chapter vq-rotation-trick, claim 8). Needs a VectorQuantizer model.
+    (chapter vq-rotation-trick, Su's mechanism). Needs a VectorQuantizer model.
     """
     if not isinstance(model, DigitsAutoencoder) or not isinstance(model.quantizer, VectorQuantizer):
         raise ValueError("model must be a DigitsAutoencoder with a VectorQuantizer")
@@ -172,3 +177,27 @@ def recon_grad_ratio(model: DigitsAutoencoder, x: torch.Tensor) -> torch.Tensor:
         (gz,) = torch.autograd.grad(loss, zz)
         norms.append(gz.norm(dim=-1))
     return norms[0] / norms[1]
+
+
+def encoder_gradient_norms(model: DigitsAutoencoder, x: torch.Tensor) -> dict:
+    """Per-image norms, at the encoder output z, of the three gradients the encoder receives at
+    the current weights (torch): the reconstruction gradient under the STE and under the rotation
+    trick, and the commitment gradient gamma * grad_z ||z - sg[q]||^2.
+
+    Losses as in training: reconstruction mean((x_hat - x)^2) over pixels and images, commitment
+    gamma * mean over images of ||z - q||^2. Returns {"recon_ste", "recon_rotation", "commit"},
+    each (n,). Chapter vq-rotation-trick (Su's mechanism, claim 8). Needs a VectorQuantizer model.
+    """
+    if not isinstance(model, DigitsAutoencoder) or not isinstance(model.quantizer, VectorQuantizer):
+        raise ValueError("model must be a DigitsAutoencoder with a VectorQuantizer")
+    as_float_array(x, name="x", min_ndim=2, max_ndim=2)
+    z = model.encoder(x).detach()
+    q = model.quantizer.codebook[nearest_code(z, model.quantizer.codebook)].detach()
+    out = {}
+    for name, fn in (("recon_ste", ste), ("recon_rotation", rotate_to)):
+        zz = z.clone().requires_grad_(True)
+        (gz,) = torch.autograd.grad(((model.decoder(fn(zz, q)) - x) ** 2).mean(), zz)
+        out[name] = gz.norm(dim=-1)
+    # gamma * mean_n ||z_n - q_n||^2  ->  per image 2 gamma (z_n - q_n) / n
+    out["commit"] = 2 * model.quantizer.gamma * (z - q).norm(dim=-1) / z.shape[0]
+    return out

@@ -140,7 +140,7 @@ def _basis(lv: list[int]) -> list[int]:
 
 
 def levels_to_indices(lev: Any, levels: Sequence[int]):
-    """Mixed-radix index sum_i l_i prod_{j<i} L_j of integer level vectors (chapter fsq, claim 3).
+    """Mixed-radix index sum_i l_i prod_{j<i} L_j of integer level vectors (chapter fsq, the implicit codebook).
 
     A bijection from the grid prod_i {0..L_i-1} onto {0, ..., prod L_i - 1}. numpy or torch.
     """
@@ -300,7 +300,7 @@ def recommended_levels(K: int) -> list[int]:
 def fsq_level_edges(L: int) -> np.ndarray:
     """Cell edges in z of the sigmoid bound: z = logit((k + 1/2)/(L - 1)), k = 0..L-2.
 
-    numpy. Chapter fsq, claim 4 (level occupancy).
+    numpy. Chapter fsq, "Which codes get used?".
     """
     L = check_int_in(L, 2, None, name="L")
     p = (np.arange(L - 1) + 0.5) / (L - 1)
@@ -311,7 +311,7 @@ def fsq_level_probabilities(L: int, scale: float = 1.0) -> np.ndarray:
     """P(level = k) for z ~ N(0, scale^2) under Round[(L - 1) sigma(z)], k = 0..L-1. numpy.
 
     Differences of the normal CDF at the logit cell edges (:func:`fsq_level_edges`).
-    Chapter fsq, claim 4.
+    Chapter fsq, "Which codes get used?".
     """
     scale = check_positive(scale, name="scale")
     cdf = norm.cdf(fsq_level_edges(L) / scale)

@@ -21,7 +21,9 @@ from ..datasets import DATA_DIR, load_run
 from .autoencoder import train_digits_autoencoder
 
 __all__ = ["DATA", "STEPS", "SEEDS", "RECORD_EVERY", "MAIN", "SWEEP", "WITH_IMAGES", "summarise",
-           "run_one", "load_runs", "runs_by_key"]
+           "run_one", "load_runs", "runs_by_key", "SWEEPS_NAME", "SWEEP_SEEDS", "GAMMAS",
+           "GAMMA_SEEDS", "GAMMA_RECORD_EVERY", "GAMMA", "run_sweep_one", "sweep_jobs",
+           "load_sweeps"]
 
 DATA = DATA_DIR / "codes_runs.json"
 STEPS = 800
@@ -43,6 +45,16 @@ SWEEP = {**{f"fsq-{'x'.join(map(str, lv))}": dict(method="fsq", levels=lv)
             for lv in [(5, 5), (5, 5, 5), (8, 6, 5), (8, 5, 5, 5)]},
          **{f"vq-small-K{K}": dict(method="vq", init="small", grad="ste", K=K)
             for K in (25, 125, 240, 1000)}}
+#: the multi-seed runs of kexue/data/codes_sweeps.json (``python -m kexue.codes.train --sweeps``):
+#: the codebook-size sweep over five seeds (chapter fsq) and a commitment-weight sweep, STE
+#: against rotation, recorded every 10 steps with the median ||q||/||z|| (chapter vq-rotation-trick)
+SWEEPS_NAME = "codes_sweeps"
+SWEEP_SEEDS = (0, 1, 2, 3, 4)
+GAMMAS = (0.25, 0.05, 0.01)
+GAMMA_SEEDS = (0, 1, 2)
+GAMMA_RECORD_EVERY = 10
+GAMMA = {f"vq-{init}-{grad}-g{g}": dict(method="vq", init=init, grad=grad, gamma=g)
+         for init in ("small", "data") for g in GAMMAS for grad in ("ste", "rotation")}
 #: runs whose reconstructions the dashboard shows
 WITH_IMAGES = {"fsq", "vq-randn-ste", "vq-data-ste", "vq-small-ste"}
 
@@ -75,6 +87,36 @@ def run_one(key: str, seed: int, steps: int = STEPS, sweep: bool = False,
     res = train_digits_autoencoder(**cfg, steps=steps, seed=seed, record_every=RECORD_EVERY,
                                    progress=progress)
     return summarise(key, seed, res, images=(not sweep and key in WITH_IMAGES))
+
+
+def run_sweep_one(part: str, key: str, seed: int, steps: int = STEPS,
+                  progress: bool = False) -> dict:
+    """One run of the multi-seed sweeps: part "ksweep" (a SWEEP key, final numbers only) or
+    "gamma" (a GAMMA key, history every GAMMA_RECORD_EVERY steps including the median
+    ||q||/||z||). Numbers only, no counts or images."""
+    check_choice(part, ["ksweep", "gamma"], name="part")
+    cfg = (SWEEP if part == "ksweep" else GAMMA)[key]
+    every = RECORD_EVERY if part == "ksweep" else GAMMA_RECORD_EVERY
+    res = train_digits_autoencoder(**cfg, steps=steps, seed=seed, record_every=every,
+                                   progress=progress)
+    out = {"key": key, "seed": seed, "codebook_size": res["codebook_size"], "used": res["used"],
+           **{k: _r(v) for k, v in res.items()
+              if k in ("mse", "codebook_loss", "z_norm", "utilization", "perplexity", "q_over_z")}}
+    if part == "gamma":
+        out["history"] = {k: _r(v) for k, v in res["history"].items()}
+    return out
+
+
+def sweep_jobs() -> list[tuple[str, str, int]]:
+    """(part, key, seed) of every run in codes_sweeps.json, in the order the script runs them."""
+    return ([("ksweep", k, s) for s in SWEEP_SEEDS for k in SWEEP] +
+            [("gamma", k, s) for s in GAMMA_SEEDS for k in GAMMA])
+
+
+def load_sweeps() -> dict:
+    """The committed multi-seed sweeps: {"config", "ksweep": [...], "gamma": [...]} (see
+    :func:`run_sweep_one`), read by :func:`kexue.datasets.load_run`."""
+    return load_run(SWEEPS_NAME)
 
 
 def load_runs(path: Path | str = DATA) -> dict:

@@ -9,6 +9,7 @@ steps of some runs and checks the saved history.
 
     python -m kexue.codes.train            # all runs (a few minutes, progress bar)
     python -m kexue.codes.train --out X    # somewhere else
+    python -m kexue.codes.train --sweeps   # the multi-seed sweeps -> kexue/data/codes_sweeps.json
 """
 from __future__ import annotations
 
@@ -19,16 +20,35 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .runs import DATA, MAIN, RECORD_EVERY, SEEDS, STEPS, SWEEP, run_one
+from ..datasets import save_run
+from .runs import (DATA, GAMMA_RECORD_EVERY, GAMMAS, MAIN, RECORD_EVERY, SEEDS, STEPS, SWEEP,
+                   SWEEP_SEEDS, SWEEPS_NAME, run_one, run_sweep_one, sweep_jobs)
 
-__all__ = ["main"]
+__all__ = ["main", "main_sweeps"]
+
+
+def main_sweeps(steps: int = STEPS, directory: Path | None = None, jobs=None) -> dict:
+    """Run the multi-seed sweeps (codebook size; commitment weight) and save them with
+    :func:`kexue.datasets.save_run` as codes_sweeps.json (or under `directory`)."""
+    torch.set_num_threads(1)
+    data = {"config": {"steps": steps, "sweep_seeds": list(SWEEP_SEEDS), "gammas": list(GAMMAS),
+                       "record_every": RECORD_EVERY, "gamma_record_every": GAMMA_RECORD_EVERY,
+                       "batch": 256, "lr": 2e-3, "beta": 1.0},
+            "ksweep": [], "gamma": []}
+    for part, key, seed in tqdm(jobs if jobs is not None else sweep_jobs(), desc="digits sweeps"):
+        data[part].append(run_sweep_one(part, key, seed, steps))
+    save_run(SWEEPS_NAME, data, digits=5, directory=directory)
+    return data
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=DATA)
     ap.add_argument("--steps", type=int, default=STEPS)
+    ap.add_argument("--sweeps", action="store_true", help="run the multi-seed sweeps instead")
     args = ap.parse_args(argv)
+    if args.sweeps:
+        return main_sweeps(args.steps)
     torch.set_num_threads(1)
     jobs = [(k, s, False) for k in MAIN for s in SEEDS] + [(k, 0, True) for k in SWEEP]
     runs, sweep = [], []

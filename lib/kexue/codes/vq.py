@@ -20,7 +20,7 @@ from .._validate import (as_float_array, as_float_tensor, as_int_array, check_ch
                          check_shape, check_tensor)
 
 __all__ = ["nearest_code", "ste", "generalized_ste", "rotation_matrix", "rotate_to",
-           "ema_update", "INITS", "VectorQuantizer", "gradient_field"]
+           "ema_update", "INITS", "VectorQuantizer", "gradient_field", "boundary_distance"]
 
 
 
@@ -134,7 +134,7 @@ def ema_update(codebook: torch.Tensor, z: torch.Tensor, indices: torch.Tensor,
                decay: float = 0.99) -> torch.Tensor:
     """EMA codebook step e_k <- a e_k + (1 - a) mean{z_i : idx_i = k} for every used code k.
 
-    Equals one SGD step of size 1 - a on 1/2 mean_i ||e_k - sg[z_i]||^2 (chapter fsq, claim 5);
+    Equals one SGD step of size 1 - a on 1/2 mean_i ||e_k - sg[z_i]||^2 (chapter fsq, claim 3);
     unused codes are left unchanged. Returns a new tensor (torch, no gradient).
     """
     decay = check_in_range(decay, 0.0, 1.0, name="decay", hi_open=True)
@@ -246,3 +246,26 @@ def gradient_field(points: np.ndarray, codebook: np.ndarray, g: np.ndarray,
     out = (ste if method == "ste" else rotate_to)(z, E[idx])
     (gz,) = torch.autograd.grad((out * torch.from_numpy(gv)).sum(), z)
     return gz.numpy(), idx.numpy()
+
+
+def boundary_distance(points: np.ndarray, codebook: np.ndarray) -> np.ndarray:
+    """Distance from each point to the boundary of its Voronoi cell (numpy, float64).
+
+    For z assigned to e_k: min over j != k of (||z - e_j||^2 - ||z - e_k||^2) / (2 ||e_j - e_k||),
+    the distance from z to the bisecting hyperplane of e_k and e_j (the cell is the intersection
+    of those half-spaces). Duplicate codes are skipped. Needs K >= 2 distinct codes. Chapter
+    vq-rotation-trick: does the rotation trick's gradient change most near cell boundaries?
+    """
+    pts, _ = as_float_array(points, name="points", min_ndim=2, max_ndim=2)
+    cb, _ = as_float_array(codebook, name="codebook", min_ndim=2, max_ndim=2)
+    if cb.shape[1] != pts.shape[1]:
+        raise ValueError(f"codebook must have {pts.shape[1]} columns, got shape {cb.shape}")
+    if len(np.unique(cb, axis=0)) < 2:
+        raise ValueError("codebook must hold at least 2 distinct codes")
+    d2 = ((pts[:, None, :] - cb[None, :, :]) ** 2).sum(-1)              # (n, K)
+    k = d2.argmin(1)
+    gap = np.linalg.norm(cb[None, :, :] - cb[k][:, None, :], axis=-1)   # (n, K) ||e_j - e_k||
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dist = (d2 - d2[np.arange(len(pts)), k][:, None]) / (2 * gap)
+    dist[gap < 1e-12] = np.inf                                          # e_k itself, duplicates
+    return dist.min(1)

@@ -2,7 +2,7 @@
 trick, and the digits training curves.
 
 No mathematics here: the gradients come from :func:`kexue.codes.gradient_field`, the saved runs
-from :func:`kexue.codes.runs_by_key`; this module only lays them out as frames.
+from :func:`kexue.codes.load_sweeps`; this module only lays them out as frames.
 """
 from __future__ import annotations
 
@@ -104,46 +104,65 @@ def gradient_field_explorer(g: Sequence[float] = (1.0, 0.4), grid: int = 8,
     return Explorer(controls, compute, name="vq-gradient-field")
 
 
-def training_curves_explorer(runs: dict | None = None) -> Explorer:
-    """Digits training curves, STE against the rotation trick.
+def shown_steps(steps: Sequence[int], dense_until: int = 100, every: int = 50) -> list[int]:
+    """Indices of the recorded steps a curve shows: all up to `dense_until` (the early dynamics),
+    then every `every` steps, and the last one (keeps the precomputed frames small)."""
+    return [i for i, st in enumerate(steps)
+            if st <= dense_until or st % every == 0 or i == len(steps) - 1]
 
-    ``runs``: {(key, seed): saved run} with keys ``vq-<init>-ste`` and ``vq-<init>-rotation``
-    (see :mod:`kexue.codes.runs`); by default the committed runs. Controls: codebook init and
-    seed. Panels against the step: reconstruction MSE, mean ||z|| of the encoder outputs, codes
-    used (%); readouts: the final numbers and the codebook loss mean ||q - z||^2.
+
+def training_curves_explorer(runs: dict | None = None) -> Explorer:
+    """Digits training curves, STE against the rotation trick, by codebook init and gamma.
+
+    ``runs``: {(key, seed): saved run} with keys ``vq-<init>-<grad>-g<gamma>`` (grad ``ste`` and
+    ``rotation``; see :data:`kexue.codes.runs.GAMMA`); by default the committed commitment-weight
+    sweep. Controls: codebook init, commitment weight gamma, seed. Panels against the step:
+    reconstruction MSE, mean ||z||, median ||q||/||z|| (the rotation trick's gradient scale) and
+    codes used (%); readouts: the final numbers and the codebook loss mean ||q - z||^2.
     """
     if runs is None:
-        runs = {k: r for k, r in C.runs_by_key().items() if k[0].startswith("vq-")}
+        runs = {(r["key"], r["seed"]): r for r in C.load_sweeps()["gamma"]}
     if not runs:
         raise ValueError("runs must not be empty")
-    inits = [i for i in C.INITS if any(k == f"vq-{i}-ste" for k, _ in runs)]
+    try:
+        parsed = {k: (k.split("-")[1], k.split("-")[2], float(k.split("-g")[1])) for k, _ in runs}
+    except (IndexError, ValueError):
+        raise ValueError("runs must have keys vq-<init>-<grad>-g<gamma>") from None
+    inits = [i for i in C.INITS if any(p[0] == i for p in parsed.values())]
+    gammas = sorted({p[2] for p in parsed.values()}, reverse=True)
     seeds = sorted({s for _, s in runs})
-    if not inits or any((f"vq-{i}-{g}", s) not in runs for i in inits for g in ("ste", "rotation")
-                        for s in seeds):
-        raise ValueError("runs must hold vq-<init>-ste and vq-<init>-rotation for every seed")
+    keys = {(i, g): f"vq-{i}-{{grad}}-g{g}" for i in inits for g in gammas}
+    if any((keys[i, g].format(grad=gr), s) not in runs for i in inits for g in gammas
+           for gr in ("ste", "rotation") for s in seeds):
+        raise ValueError("runs must hold ste and rotation runs for every init, gamma and seed")
     styles = {"ste": (PALETTE[0], False, "STE"), "rotation": (PALETTE[3], True, "rotation trick")}
 
-    def compute(init: str, seed: int) -> dict:
+    def compute(init: str, gamma: float, seed: int) -> dict:
         panels, parts = [], []
         for metric, title, ylab, scale, yscale in (
                 ("mse", "Reconstruction", "reconstruction MSE", 1.0, "log"),
                 ("z_norm", "Encoder output size", "mean ‖z‖", 1.0, "linear"),
+                ("q_over_z", "The rotation trick's factor", "median ‖q‖/‖z‖", 1.0, "log"),
                 ("utilization", "Codebook use", "codes used (%)", 100.0, "linear")):
             series = []
             for grad, (color, dash, label) in styles.items():
-                h = runs[f"vq-{init}-{grad}", seed]["history"]
-                series.append(line(h["step"], [scale * v for v in h[metric]], label,
+                h = runs[keys[init, gamma].format(grad=grad), seed]["history"]
+                keep = shown_steps(h["step"])
+                series.append(line([h["step"][i] for i in keep],
+                                   [scale * h[metric][i] for i in keep], label,
                                    color=color, dash=dash))
-            panels.append(panel(f"{title}, {INIT_NAMES[init]}", "training step", ylab,
-                                series=series, yscale=yscale))
+            panels.append(panel(f"{title}, {INIT_NAMES[init]}, γ = {gamma:g}", "training step",
+                                ylab, series=series, yscale=yscale))
         for grad, (_, _, label) in styles.items():
-            r = runs[f"vq-{init}-{grad}", seed]
+            r = runs[keys[init, gamma].format(grad=grad), seed]
             parts.append(f"{label}: MSE {r['mse']:.4f}, ‖z‖ {r['z_norm']:.2f}, "
                          f"‖q−z‖² {r['codebook_loss']:.4f}, used {r['used']}/{r['codebook_size']}")
         return frame(*panels, text=" · ".join(parts))
 
     controls = [Dropdown("init", inits, "small" if "small" in inits else inits[0],
                          label="codebook init", names=[INIT_NAMES[i] for i in inits]),
+                Dropdown("gamma", gammas, gammas[0], label="commitment weight γ",
+                         names=[f"{g:g}" for g in gammas]),
                 Slider("seed", seeds, seeds[0], label="seed", fmt="{:d}") if len(seeds) > 1
                 else Dropdown("seed", seeds, seeds[0], label="seed")]
     return Explorer(controls, compute, name="vq-training-curves")

@@ -44,8 +44,40 @@ def test_recon_grad_ratio_equals_norm_ratio():
     assert torch.allclose(r, q.norm(dim=-1) / z.norm(dim=-1), rtol=1e-4)
 
 
+def test_encoder_gradient_norms_match_autograd_through_the_training_loss():
+    # the reconstruction parts against autograd through the model's own forward pass (STE or
+    # rotation), the commitment part against autograd of the VQ layer's aux loss with beta = 0
+    x = C.digits_tensor()[:32]
+    for grad in ("ste", "rotation"):
+        model = C.build_digits_model("vq", init="small", grad=grad, beta=0.0, gamma=0.3, seed=1)
+        n = C.encoder_gradient_norms(model, x)
+        z = model.encoder(x).detach().requires_grad_(True)
+        z_q, _, aux = model.quantizer(z)
+        (g_rec,) = torch.autograd.grad(((model.decoder(z_q) - x) ** 2).mean(), z)
+        (g_com,) = torch.autograd.grad(aux, z)
+        assert torch.allclose(n[f"recon_{grad}"], g_rec.norm(dim=-1), rtol=1e-5)
+        assert torch.allclose(n["commit"], g_com.norm(dim=-1), rtol=1e-5)
+    r = n["recon_rotation"] / n["recon_ste"]
+    assert torch.allclose(r, C.recon_grad_ratio(model, x), rtol=1e-5)
+    assert r.median() < 0.5                      # small codebook: ||q|| << ||z|| at step 0
+
+
+def test_training_records_the_median_norm_ratio_for_vq_only():
+    vq = C.train_digits_autoencoder("vq", init="data", steps=2, seed=0, record_every=1)
+    fsq = C.train_digits_autoencoder("fsq", steps=2, seed=0, record_every=1)
+    assert "q_over_z" in vq["history"] and "q_over_z" not in fsq["history"]
+    assert abs(vq["history"]["q_over_z"][0] - 1.0) < 1e-6     # codes copied from the encoder
+    model = vq["model"]
+    with torch.no_grad():
+        z = model.encoder(C.digits_tensor())
+        q = model.quantizer.codebook[C.nearest_code(z, model.quantizer.codebook)]
+    assert abs(vq["q_over_z"] - float((q.norm(dim=-1) / z.norm(dim=-1)).median())) < 1e-6
+
+
 @pytest.mark.parametrize("call,name", [
     (lambda: C.DigitsAutoencoder(torch.nn.Identity()), "quantizer"),
+    (lambda: C.encoder_gradient_norms(C.build_digits_model("fsq"), torch.zeros(2, 64)), "model"),
+    (lambda: C.encoder_gradient_norms(C.build_digits_model("vq"), torch.zeros(64)), "x"),
     (lambda: C.build_digits_model("lfq"), "method"),
     (lambda: C.train_digits_autoencoder(steps=-1), "steps"),
     (lambda: C.train_digits_autoencoder(lr=0), "lr"),

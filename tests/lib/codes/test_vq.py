@@ -284,6 +284,37 @@ def test_vector_quantizer_matches_vector_quantize_pytorch(grad):
         assert torch.allclose(gx, g)
 
 
+def test_boundary_distance_on_a_line_and_against_bisection():
+    cb = np.array([[-1.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+    pts = np.array([[0.0, 5.0], [0.25, 0.0], [1.5, -2.0], [-4.0, 1.0]])
+    assert np.allclose(C.boundary_distance(pts, cb), [0.0, 0.25, 0.5, 4.0])
+    # random 3-D codebooks: step along the nearest bisector's normal; the assignment changes
+    # just after the distance and not just before it
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        E, z = rng.normal(size=(6, 3)), rng.normal(size=(1, 3))
+        d = C.boundary_distance(z, E)[0]
+        k = int(((z - E) ** 2).sum(1).argmin())
+        gaps = [(((z[0] - E[j]) ** 2).sum() - ((z[0] - E[k]) ** 2).sum()) / (2 * np.linalg.norm(E[j] - E[k]))
+                for j in range(6) if j != k]
+        j = [j for j in range(6) if j != k][int(np.argmin(gaps))]
+        n = (E[j] - E[k]) / np.linalg.norm(E[j] - E[k])
+        near = lambda p: int(((p - E) ** 2).sum(1).argmin())
+        assert near(z[0] + (d - 1e-9) * n) == k and near(z[0] + (d + 1e-9) * n) != k
+
+
+@SET
+@given(st.integers(0, 2 ** 31 - 1))
+def test_boundary_distance_is_translation_and_rotation_invariant(seed):
+    rng = np.random.default_rng(seed)
+    E, P = rng.normal(size=(5, 3)), rng.normal(size=(40, 3))
+    U, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    c = rng.normal(size=3)
+    d0 = C.boundary_distance(P, E)
+    assert (d0 >= -1e-12).all()
+    assert np.allclose(C.boundary_distance(P @ U.T + c, E @ U.T + c), d0, atol=1e-9)
+
+
 # ---------------------------------------------------------------------------------- bad input
 
 @pytest.mark.parametrize("call,name", [
@@ -302,6 +333,9 @@ def test_vector_quantizer_matches_vector_quantize_pytorch(grad):
     (lambda: C.VectorQuantizer(8, 4)(torch.zeros(3, 5)), "z"),
     (lambda: C.VectorQuantizer(8, 4).init_from(torch.zeros(3, 5)), "z"),
     (lambda: C.gradient_field(np.zeros((3, 2)), np.zeros((2, 3)), np.zeros(2)), "codebook"),
+    (lambda: C.boundary_distance(np.zeros((3, 2)), np.zeros((2, 3))), "codebook"),
+    (lambda: C.boundary_distance(np.zeros((3, 2)), np.ones((2, 2))), "codebook"),
+    (lambda: C.boundary_distance(np.zeros(2), np.eye(2)), "points"),
 ])
 def test_bad_input_raises_value_error_naming_the_parameter(call, name):
     with pytest.raises(ValueError, match=name.replace("[", r"\[").replace("]", r"\]")):

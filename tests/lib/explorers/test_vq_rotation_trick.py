@@ -41,18 +41,34 @@ def test_gradient_field_rotation_magnitude_is_norm_ratio():
 
 
 def test_training_curves_explorer_reads_the_saved_runs():
-    runs = {k: r for k, r in C.runs_by_key().items() if k[0].startswith("vq-")}
+    runs = {(r["key"], r["seed"]): r for r in C.load_sweeps()["gamma"]}
     ex = X.training_curves_explorer(runs)
-    fr = ex.update(init="data", seed=1)
-    ste, rot = runs["vq-data-ste", 1], runs["vq-data-rotation", 1]
-    mse_panel, z_panel, use_panel = fr["panels"]
-    # frames are rounded to 4 significant digits
-    assert np.allclose(mse_panel["series"][0]["y"], ste["history"]["mse"], rtol=1e-3)
-    assert np.allclose(z_panel["series"][1]["y"], rot["history"]["z_norm"], rtol=1e-3)
+    fr = ex.update(init="data", gamma=0.05, seed=1)
+    ste, rot = runs["vq-data-ste-g0.05", 1], runs["vq-data-rotation-g0.05", 1]
+    mse_panel, z_panel, ratio_panel, use_panel = fr["panels"]
+    # frames are rounded to 4 significant digits and show the steps of shown_steps
+    keep = X.shown_steps(ste["history"]["step"])
+    assert mse_panel["series"][0]["x"] == [ste["history"]["step"][i] for i in keep]
+    assert keep[:11] == list(range(11)) and keep[-1] == len(ste["history"]["step"]) - 1
+    pick = lambda v: [v[i] for i in keep]
+    assert np.allclose(mse_panel["series"][0]["y"], pick(ste["history"]["mse"]), rtol=1e-3)
+    assert np.allclose(z_panel["series"][1]["y"], pick(rot["history"]["z_norm"]), rtol=1e-3)
+    assert np.allclose(ratio_panel["series"][1]["y"], pick(rot["history"]["q_over_z"]), rtol=1e-3)
     assert use_panel["series"][1]["y"][-1] == pytest.approx(100 * rot["history"]["utilization"][-1], rel=1e-3)
     assert f"used {rot['used']}/240" in fr["text"] and f"‖z‖ {ste['z_norm']:.2f}" in fr["text"]
-    assert ex.static().nbytes < 200_000
-    assert X.training_curves_explorer().update(init="data", seed=1) == fr
+    # every control changes the frame
+    assert ex.update(init="small", gamma=0.05, seed=1) != fr
+    assert ex.update(init="data", gamma=0.25, seed=1) != fr
+    assert ex.update(init="data", gamma=0.05, seed=2) != fr
+    assert ex.static().nbytes < 400_000
+    assert X.training_curves_explorer().update(init="data", gamma=0.05, seed=1) == fr
+
+
+def test_shown_steps_keeps_the_start_dense_and_the_end():
+    steps = list(range(0, 810, 10))
+    keep = X.shown_steps(steps)
+    assert [steps[i] for i in keep] == list(range(0, 110, 10)) + list(range(150, 850, 50))
+    assert X.shown_steps([0, 7, 13]) == [0, 1, 2]
 
 
 def test_arrow_tip_and_readout():
@@ -66,6 +82,7 @@ def test_arrow_tip_and_readout():
     (lambda: X.gradient_field_explorer(g=[np.nan, 1.0]), "g"),
     (lambda: X.training_curves_explorer({}), "runs"),
     (lambda: X.training_curves_explorer({("vq-small-ste", 0): {}}), "runs"),
+    (lambda: X.training_curves_explorer({("vq-small-ste-g0.25", 0): {}}), "runs"),
 ])
 def test_bad_input_raises_value_error_naming_the_parameter(call, name):
     with pytest.raises(ValueError, match=name):
