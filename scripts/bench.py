@@ -285,7 +285,8 @@ def _collect(fns) -> dict:
 def bench_attention(args) -> dict:
     m = _load("bench_attention_probability")
     rep = 2 if args.quick else 5
-    return _collect([_named(m.bench_sparse_maps, repeats=rep), _named(m.bench_mla_decode, repeats=rep)])
+    return _collect([_named(m.bench_sparse_maps, rounds=rep), _named(m.bench_grad_topk, rounds=3 if args.quick else 5),
+                     _named(m.bench_mla_decode, repeats=rep)])
 
 
 def bench_codes(args) -> dict:
@@ -477,7 +478,7 @@ def render_md(res: dict) -> str:
                     notes.append("no reference")
                 for kk, v in extra.items():
                     notes.append(f"{kk} = {v:.3g}" if isinstance(v, float) else f"{kk} = {v}")
-                L.append(f"| {k} | {r['name']} | {_t(r['ours_s'])} | {_t(r.get('ref_s'))} | "
+                L.append(f"| {k} | {r['name']} | {_t(r.get('ours_s'))} | {_t(r.get('ref_s'))} | "
                          f"{_r(r.get('ratio'))} | {'; '.join(notes)} |")
             for e in s["errors"]:
                 errs.append((f"{k}: {e['bench']}", e["error"]))
