@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
-import yaml
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import booktoc  # noqa: E402  (the one reader of _toc.yml)
 GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "theta": "θ",
          "lambda": "λ", "mu": "μ", "sigma": "σ", "tau": "τ", "pi": "π", "Sigma": "Σ",
          "infty": "∞", "to": "→", "le": "≤", "ge": "≥", "times": "×", "cdot": "·",
@@ -112,11 +114,10 @@ class Chapters(SphinxDirective):
     """The parts and chapters of _toc.yml as a list of links (the front page's way in)."""
 
     def run(self):
-        toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
         lines: list[str] = []
-        for part in toc.get("parts", []):
-            lines += [f"**{part['caption']}**", ""]
-            lines += [f"* {{doc}}`/{c['file']}`" for c in part["chapters"]]
+        for caption, files in booktoc.parts():
+            lines += [f"**{caption}**", ""]
+            lines += [f"* {{doc}}`/{f}`" for f in files]
             lines.append("")
         box = nodes.container(classes=["kx-chapters"])
         self.state.nested_parse(StringList(lines, source="_toc.yml"), self.content_offset, box)
