@@ -6,7 +6,7 @@ ASSETS  := _vendor/.installed
 CHROMIUM ?= /usr/bin/chromium
 CHAPTER ?=
 
-.PHONY: book test lab execute bench venv assets chromium clean
+.PHONY: book book-student test lab execute bench venv assets chromium clean
 
 book: $(VENV) $(ASSETS)   ## build the HTML book (from the executed .ipynb pairs; no execution)
 	.venv/bin/jupyter-book build . --all --warningiserror --nitpick --keep-going
@@ -14,21 +14,29 @@ book: $(VENV) $(ASSETS)   ## build the HTML book (from the executed .ipynb pairs
 	@echo "The book is built. Open it in a browser:"
 	@echo "    file://$(CURDIR)/_build/html/index.html"
 
-test: book chromium   ## everything CI checks: library, pairing, nbval (strict), the built site in Chromium
+book-student: $(VENV) $(ASSETS)   ## the student edition: the exercises' solutions left out, into _build/student
+	rm -rf _build/student _build/.student
+	KEXUE_EDITION=student .venv/bin/jupyter-book build . --all --warningiserror --nitpick --keep-going --path-output _build/.student
+	mv _build/.student/_build/html _build/student && rm -rf _build/.student
+	@echo "The student edition is built: file://$(CURDIR)/_build/student/index.html"
+
+test: book book-student chromium   ## everything CI checks: library, pairing, nbval (strict), the built site in Chromium
 	$(PY) -m pytest -n 2 --dist loadscope --nbval --sanitize-with tests/book/sanitize.cfg tests book
 	# the chapters again under another SIMD path than they were executed on: stored outputs must not depend on it
 	ONEDNN_MAX_CPU_ISA=SSE41 ATEN_CPU_CAPABILITY=default $(PY) -m pytest -n 2 --dist loadscope --nbval --sanitize-with tests/book/sanitize.cfg book
 
-lab: $(VENV)   ## JupyterLab on the book, on 127.0.0.1 with a token; .md chapters open as notebooks
-	mkdir -p .venv/share/jupyter/lab/settings
-	cp scripts/lab-overrides.json .venv/share/jupyter/lab/settings/overrides.json
-	$(PY) -m jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.open_browser=False --notebook-dir=book $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+lab: $(VENV)   ## JupyterLab on book/ (127.0.0.1, token): chapters open as rendered notebooks, one entry each, no autosave
+	$(PY) -m jupyter lab --config=scripts/lab/jupyter_lab_config.py --ServerApp.root_dir=book $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 execute: $(VENV)   ## re-execute chapters (all, or CHAPTER=book/<part>/<slug>.md) and rewrite their .ipynb
 	$(PY) scripts/execute.py $(CHAPTER)
 
 bench: $(VENV) $(ASSETS)   ## benchmarks against the reference packages, widget latency, chapter times
 	$(PY) scripts/bench.py
+
+.PHONY: mutation
+mutation: $(VENV)   ## mutation testing (mutmut) of a sample of lib/kexue against its mirror tests, MODULES=kexue/a.py,kexue/part/b.py; report in tests/mutation-report.md (not in CI)
+	$(PY) scripts/mutation.py $(if $(MODULES),--modules $(MODULES))
 
 venv: $(VENV)
 $(VENV): requirements.lock lib/pyproject.toml

@@ -5,7 +5,9 @@
     python scripts/bench.py --only topk,codes    # a subset of the sections below
 
 Sections: chapters (execution time per chapter, kernel start included, cap 30 s), widgets (live
-update latency p95 per explorer, goal <= 100 ms), build (the HTML build), topk (smooth Top-k maps
+update latency p95 per explorer, goal <= 100 ms), lab (scripts/bench_lab.py: each chapter opened
+and run in JupyterLab in headless Chromium, every live control moved with real input, input ->
+redrawn SVG p50/p95, with compute alone and the kernel-free renderer), build (the HTML build), topk (smooth Top-k maps
 vs torch.topk and torch.softmax), attention (scripts/bench_attention_probability.py), codes
 (scripts/bench_codes.py), diffusion (scripts/bench_diffusion.py), training (scripts/bench_training.py), matrices
 (scripts/bench_matrices.py), text (scripts/bench_text.py).
@@ -38,7 +40,7 @@ WIDGET_GOAL_MS = 100.0
 TOPK_SHAPE = (256, 1024)
 TOPK_KS = (1, 8, 64)
 TOPK_SINGLE_CALL_LIMIT_S = 60.0
-SECTIONS = ["chapters", "widgets", "build", "topk", "attention", "codes", "diffusion", "training", "matrices", "text"]
+SECTIONS = ["chapters", "widgets", "lab", "build", "topk", "attention", "codes", "diffusion", "training", "matrices", "text"]
 
 
 def _load(name: str):
@@ -125,6 +127,16 @@ def bench_widgets(args) -> dict:
             rows.append(r)
     return {"rows": rows, "goal_ms": WIDGET_GOAL_MS, "errors": errors,
             "meeting_goal": sum(r["meets_goal"] for r in rows), "total": len(rows)}
+
+
+def bench_lab(args) -> dict:
+    """Live explorers in JupyterLab with real input (scripts/bench_lab.py; --quick runs only each
+    chapter's set-up and widget cells instead of Run All)."""
+    return _load("bench_lab").run(args, log=_log)
+
+
+def _md_lab(s: dict) -> list[str]:
+    return _load("bench_lab").render(s)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,6 +298,7 @@ def bench_attention(args) -> dict:
     m = _load("bench_attention_probability")
     rep = 2 if args.quick else 5
     return _collect([_named(m.bench_sparse_maps, rounds=rep), _named(m.bench_grad_topk, rounds=3 if args.quick else 5),
+                     _named(m.bench_thre_topk, rounds=3 if args.quick else 9),
                      _named(m.bench_mla_decode, repeats=rep)])
 
 
@@ -436,6 +449,7 @@ def _md_topk(t: dict) -> list[str]:
 _MD_SECTIONS = {
     "chapters": ("Chapter execution (kernel start included)", _md_chapters),
     "widgets": ("Widget update latency (compute + matplotlib draw, up to 20 states each)", _md_widgets),
+    "lab": ("Live explorers in JupyterLab: input → redrawn figure (real input, headless Chromium)", _md_lab),
     "build": ("HTML build", _md_build),
     "topk": ("Smooth Top-k: forward + backward", _md_topk),
 }
@@ -512,8 +526,8 @@ def main(argv: list[str]) -> int:
         ap.error(f"unknown section(s) {bad}; choose from {SECTIONS}")
     sections = only or SECTIONS
     if args.quick and not only:
-        sections = [s for s in sections if s not in ("chapters", "widgets", "build")]
-    funcs = {"chapters": bench_chapters, "widgets": bench_widgets, "build": bench_build,
+        sections = [s for s in sections if s not in ("chapters", "widgets", "lab", "build")]
+    funcs = {"chapters": bench_chapters, "widgets": bench_widgets, "lab": bench_lab, "build": bench_build,
              "topk": bench_topk, "attention": bench_attention, "codes": bench_codes,
              "diffusion": bench_diffusion, "training": bench_training, "matrices": bench_matrices, "text": bench_text}
     res = {"machine": _machine(), "quick": args.quick, "sections": {}, "section_seconds": {}}

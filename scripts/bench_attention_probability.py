@@ -124,6 +124,30 @@ def bench_grad_topk(rows: int = 256, cols: int = 1024, k: int = 8, rounds: int =
     return out
 
 
+def bench_thre_topk(rows: int = 256, cols: int = 1024, ks: tuple = (1, 8, 64), rounds: int = 7) -> list[dict]:
+    """ThreTopK (safeguarded Newton threshold, implicit backward) forward+backward against
+    torch.softmax forward+backward on the same float64 tensor (the floor the goal is stated
+    against: <= 10x), every f and k, interleaved (benchutil.interleaved)."""
+    from kexue import probability as P
+
+    x = torch.randn(rows, cols, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    g = torch.randn(rows, cols, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+    def fb(f):
+        def run():
+            xr = x.clone().requires_grad_()
+            (f(xr) * g).sum().backward()
+        return run
+
+    out = []
+    for f in P.THRESHOLD_FS:
+        for k in ks:
+            t_o, t_r = interleaved(fb(lambda t: P.thre_topk(t, k, f)), fb(lambda t: torch.softmax(t, -1)), rounds)
+            out.append(row(f"ThreTopK-{f} vs torch.softmax, forward+backward ({rows}x{cols}, k={k}, f64)",
+                           t_o, t_r))
+    return out
+
+
 _PEAK_SNIPPET = """
 import resource, sys, torch
 sys.path.insert(0, {here!r})
@@ -133,18 +157,23 @@ from kexue import probability as P
 x = torch.randn({rows}, {cols}, dtype=torch.float64)
 f = {{"ours": lambda t: P.grad_topk(t, {k}), "previous": lambda t: _grad_topk_double_autograd(t, {k}),
      "torch.topk": lambda t: torch.topk(t, {k}, dim=-1).values}}[{who!r}]
-import os
-base = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024  # RSS now, KiB
+def status_kib(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+# reset the high-water mark first: ru_maxrss can carry the parent's peak across fork + exec
+open("/proc/self/clear_refs", "w").write("5")
+base = status_kib("VmRSS")
 xr = x.clone().requires_grad_()
 out = f(xr)
 (out * x[..., :out.shape[-1]]).sum().backward()
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+print((status_kib("VmHWM") - base) / 1024)
 """
 
 
 def peak_rss_range(who: str, rows: int, cols: int, k: int, procs: int = 2) -> list[float]:
-    """[min, max] over fresh processes of the peak RSS (ru_maxrss) above the resident size just
-    before one fwd+bwd, MiB (Linux)."""
+    """[min, max] over fresh processes of the peak RSS (VmHWM after resetting it) above the
+    resident size just before one fwd+bwd, MiB (Linux)."""
     here = str(Path(__file__).resolve().parent)
     code = _PEAK_SNIPPET.format(here=here, rows=rows, cols=cols, k=k, who=who)
     vals = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -196,7 +225,7 @@ def bench_mla_decode(context: int = 4096, d: int = 2048, n_heads: int = 16, d_k:
 
 
 def main() -> None:
-    rows = bench_sparse_maps() + bench_grad_topk() + bench_mla_decode()
+    rows = bench_sparse_maps() + bench_grad_topk() + bench_thre_topk() + bench_mla_decode()
     print(json.dumps(rows, indent=1))
 
 

@@ -49,7 +49,7 @@ def execute(md: Path, out: Path | None = None) -> float:
         os.environ.update(env_before)
     wall = time.perf_counter() - t0
     # keep the jupytext pairing so JupyterLab edits either file and keeps the other in step
-    nb.metadata["jupytext"] = {"formats": "ipynb,md:myst",
+    nb.metadata["jupytext"] = {"formats": "ipynb,md:myst", "notebook_metadata_filter": "kexue",
                                "text_representation": nb.metadata.get("jupytext", {}).get(
                                    "text_representation", {})}
     jupytext.write(nb, md.with_suffix(".ipynb") if out is None else out, fmt="ipynb")

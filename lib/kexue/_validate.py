@@ -283,3 +283,15 @@ def check_real_or_tensor(value: Any, *, name: str) -> Any:
         return value
     check_real(value, name=name)
     return value
+
+
+def check_grid(values: Any, *, name: str, min_len: int = 1) -> list:
+    """The grid of an explorer's control: a list, tuple or 1-D array of at least `min_len` real
+    numbers (not a string, a scalar, None or a nested list); returned as a list. Each entry
+    still needs its own range check (check_int_in, check_positive, ...)."""
+    ok = (isinstance(values, (list, tuple, np.ndarray)) and np.ndim(values) == 1
+          and len(values) >= min_len
+          and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values))
+    if not ok:
+        raise ValueError(f"{name} must be a list of at least {min_len} number(s), got {values!r:.80}")
+    return list(values)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._validate import check_choice, check_int_in
+from ._validate import check_choice, check_instance, check_int_in
 
 DATA_DIR = Path(__file__).with_name("data")
 
@@ -73,14 +74,20 @@ def save_run(name: str, result: dict, *, digits: int = 6, directory: Path | None
     if not isinstance(result, dict):
         raise ValueError(f"result must be a dict, got {type(result).__name__}")
     check_int_in(digits, 2, 17, name="digits")
-    path = (directory or DATA_DIR) / f"{name}.json"
+    folder = DATA_DIR if directory is None else Path(check_instance(directory, (str, os.PathLike), name="directory"))
+    if not folder.is_dir():
+        raise ValueError(f"directory must be an existing folder, got {str(folder)!r}")
+    path = folder / f"{name}.json"
     path.write_text(json.dumps(rounded(result, digits), indent=1, sort_keys=True) + "\n")
     return path
 
 
 def load_run(name: str, *, directory: Path | None = None) -> dict:
     """Read a committed run output written by :func:`save_run`."""
-    path = (directory or DATA_DIR) / f"{name}.json"
+    folder = DATA_DIR if directory is None else Path(check_instance(directory, (str, os.PathLike), name="directory"))
+    if not folder.is_dir():
+        raise ValueError(f"directory must be an existing folder, got {str(folder)!r}")
+    path = folder / f"{name}.json"
     if not path.exists():
         raise ValueError(f"name: no committed run output {path.name} in {path.parent}")
     return json.loads(path.read_text())

@@ -149,9 +149,30 @@ def test_every_explorer_responds_without_a_kernel(browser, doc):
             after = (root.get_attribute("data-kx-frame"), root.locator("svg").first.inner_html())
             assert after[0] != before[0], f"explorer {i}: the frame index did not change"
             assert after[1] != before[1], f"explorer {i}: the figure did not change"
+            assert root.locator(".kx-error").count() == 0, root.locator(".kx-error").first.inner_text()
+            # readable: controls and figure on one 1280x800 screen, a colour bar on every
+            # heatmap, no negative zero in the readout, controls that stay put while a slider moves
+            height = root.bounding_box()["height"]
+            assert height <= 760, f"explorer {i} is {height:.0f} px tall: it does not fit 1280x800"
+            assert root.locator("g.kx-heatmap").count() == root.locator("g.kx-colorbar").count()
+            assert not re.search(r"(?<![\w.])-0(\.0+)?(?![\d.])", root.locator(".kx-readout").inner_text())
+            if ranges.count():
+                where = "el => [...el.querySelectorAll('input, select')].map(c => c.getBoundingClientRect().x)"
+                x0 = root.evaluate(where)
+                r = ranges.first
+                for v in range(int(r.get_attribute("max")) + 1):
+                    r.fill(str(v))
+                    assert root.evaluate(where) == x0, f"explorer {i}: a control moved while sliding"
         assert log["pageerror"] == [] and log["console"] == [], log
     finally:
         page.close()
+
+
+def test_the_book_serves_the_packages_renderer():
+    """_static/kexue-explorer.js is the classic-script copy of kexue/widgets/kexue-explorer.js,
+    the file JupyterLab's live explorers load: one renderer for both."""
+    from kexue.widgets import renderer_script
+    assert (HTML / "_static" / "kexue-explorer.js").read_text(encoding="utf-8") == renderer_script()
 
 
 def test_smooth_topk_temperature_slider_changes_the_bars(browser, tmp_path):

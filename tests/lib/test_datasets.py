@@ -40,3 +40,11 @@ def test_save_and_load_a_run_round_trip(tmp_path):
 def test_bad_input_names_the_parameter(call, name, tmp_path):
     with pytest.raises(ValueError, match=rf"^{name}\b"):
         call(tmp_path)
+
+
+def test_run_outputs_refuse_a_directory_that_is_not_a_folder(tmp_path):
+    for bad in ("no-such-folder", tmp_path / "missing", 1.5):
+        with pytest.raises(ValueError, match="directory"):
+            DS.save_run("r", {"a": 1.0}, directory=bad)
+        with pytest.raises(ValueError, match="directory"):
+            DS.load_run("r", directory=bad)

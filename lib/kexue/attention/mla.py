@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import torch
 
-from .._validate import as_float_array, check_choice, check_int_in, check_tensor
+from .._validate import as_float_array, check_choice, check_instance, check_int_in, check_tensor
 from .core import attention
 from .kv_cache import ATTENTION_KINDS, kv_cache_elements
 from .rope import apply_rope
@@ -47,6 +47,7 @@ class GroupedQueryAttention(torch.nn.Module):
         if self.h % self.g:
             raise ValueError(f"n_kv_heads must divide n_heads = {self.h}, got {self.g}")
         self.hd = check_int_in(head_dim, 1, None, name="head_dim")
+        check_instance(dtype, torch.dtype, name="dtype")
         gen = torch.Generator().manual_seed(check_int_in(seed, 0, None, name="seed"))
 
         def w(rows, cols):
@@ -113,6 +114,7 @@ def init_mla(d: int, n_heads: int, d_k: int, d_v: int, d_c: int, d_cq: int, d_r:
     for name, val in sizes.items():
         check_int_in(val, 1, None, name=name)
     check_int_in(d_r, 0, None, name="d_r")
+    check_instance(dtype, torch.dtype, name="dtype")
     if d_r % 2:
         raise ValueError(f"d_r must be even (RoPE rotates pairs), got {d_r}")
     gen = torch.Generator().manual_seed(check_int_in(seed, 0, None, name="seed"))
@@ -128,6 +130,7 @@ def init_mla(d: int, n_heads: int, d_k: int, d_v: int, d_c: int, d_cq: int, d_r:
 
 def cast_weights(W: dict, dtype: torch.dtype) -> dict:
     """The same weights dict in another dtype (the precision lab). torch."""
+    check_instance(W, dict, name="W")
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     return {k: v.to(dtype) for k, v in W.items()}
@@ -158,7 +161,8 @@ def alibi_slopes(n_heads: int) -> torch.Tensor:
     return 2.0 ** (-8.0 * torch.arange(1, h + 1, dtype=torch.float64) / h)
 
 
-def _mla_inputs(x: Any, W: dict, positions: Any, rope: str):
+def _mla_inputs(x: Any, W: dict, positions: Any, rope: str, name: str = "W"):
+    check_instance(W, dict, name=name)
     check_choice(rope, ROPE_MODES, name="rope")
     if rope == "latent" and (W["W_q"].shape[1] != W["W_c"].shape[1] or W["W_qr"].shape[-1]):
         raise ValueError("rope='latent' needs weights with d_cq == d_c (the query reads the "
@@ -249,7 +253,7 @@ def mla_absorb(W: dict, mode: str = "merged", precision: torch.dtype | None = No
     With `precision` the merged matrices are stored rounded to it (:func:`round_to`).
     """
     check_choice(mode, ["merged", "sequential"], name="mode")
-    out = dict(W)
+    out = dict(check_instance(W, dict, name="W"))
     out["mode"] = mode
     if mode == "merged":
         out["W_qc"] = round_to(W["W_q"] @ W["W_k"].transpose(-1, -2), precision)
@@ -286,7 +290,7 @@ def mla_decode_forward(x: torch.Tensor, W_abs: dict, positions: Any = None,
     the position i (known, not cached). `precision` as in :func:`mla_train_forward`.
     Returns (out like x, cache (B, T, d_c + d_r)). torch.
     """
-    if "mode" not in W_abs:
+    if "mode" not in check_instance(W_abs, dict, name="W_abs"):
         raise ValueError("W_abs must come from mla_absorb (it has no 'mode')")
     x, batched, pos = _mla_inputs(x, W_abs, positions, rope)
     r = lambda t: round_to(t, precision)                                 # noqa: E731
@@ -320,7 +324,7 @@ def mla_decode_step(x_t: torch.Tensor, cache: torch.Tensor | None, W_abs: dict, 
     Chapter mha-to-mla (decoupled RoPE). Returns (out_t (d,), cache (t + 1, d_c + d_r)); the
     cache holds only the latent and the shared RoPE key, whatever the number of heads. torch.
     """
-    if "mode" not in W_abs:
+    if "mode" not in check_instance(W_abs, dict, name="W_abs"):
         raise ValueError("W_abs must come from mla_absorb (it has no 'mode')")
     x_t = _float_tensor(x_t, "x_t", 1)
     pos = check_int_in(pos, 0, None, name="pos")

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from .._validate import (as_float_array, check_choice, check_indices, check_int_in, check_positive,
-                         check_real)
+from .._validate import (as_float_array, check_choice, check_indices, check_int_in, check_nonnegative,
+                         check_positive, check_real, check_seed)
 from .core import attention
 
 __all__ = ["NOPE_WEIGHTS", "self_attention", "permute_check", "uniform_causal_weights",
@@ -73,8 +73,8 @@ def random_softmax_weights(L: int, d_head: int = 64, causal: bool = True,
     """
     L = check_int_in(L, 1, None, name="L")
     d_head = check_int_in(d_head, 1, None, name="d_head")
-    bias = alibi_bias(L, alibi_slope)
-    rng = np.random.default_rng(seed)
+    bias = alibi_bias(L, check_nonnegative(alibi_slope, name="alibi_slope"))
+    rng = np.random.default_rng(None if seed is None else check_seed(seed))
     q, k = rng.normal(size=(2, L, d_head))
     if alibi_slope == 0:
         return attention(q, k, np.zeros((L, 1)), causal=causal, return_weights=True)[1]
@@ -215,6 +215,8 @@ def adjacent_position_accuracy(n: int, d: int, heads: int = 1, method: str = "ex
     d = check_int_in(d, 1, None, name="d")
     heads = check_int_in(heads, 1, None, name="heads")
     check_choice(method, ["exact", "simulate"], name="method")
+    trials = check_int_in(trials, 1, None, name="trials")
+    seed = None if seed is None else check_seed(seed)
     D = d * heads
     c = np.log1p(1.0 / n)
     if method == "exact":
@@ -248,7 +250,8 @@ def nope_ms_curve(L: int, d: int, weights: str = "uniform", draws: int = 20,
     d = check_int_in(d, 1, None, name="d")
     check_choice(weights, NOPE_WEIGHTS, name="weights")
     draws = check_int_in(draws, 1, None, name="draws")
-    rng = np.random.default_rng(seed)
+    d_head = check_int_in(d_head, 1, None, name="d_head")
+    rng = np.random.default_rng(None if seed is None else check_seed(seed))
     acc = np.zeros(L)
     for _ in range(draws):
         if weights == "uniform":
@@ -274,7 +277,7 @@ def sample_position_estimates(n: int, d: int, weights: str = "uniform", heads: i
     """
     n = check_int_in(n, 1, None, name="n")
     check_int_in(L, n, None, name="L")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(None if seed is None else check_seed(seed))
     row2 = row_square_sums(n, weights, heads=heads, draws=draws, d_head=d_head, L=L, rng=rng)
     return estimates_from_row_square_sums(row2, d, rng=rng)
 
@@ -319,6 +322,8 @@ def estimates_from_row_square_sums(row2: Any, d: int, *, rng: Any = None) -> np.
     if (r2 <= 0).any():
         raise ValueError("row2 must be > 0")
     d = check_int_in(d, 1, None, name="d")
+    if not (rng is None or isinstance(rng, np.random.Generator)):
+        rng = check_seed(rng, name="rng")
     rng = np.random.default_rng(rng)
     ms = (r2 * rng.chisquare(d, size=r2.shape) / d).mean(axis=1)
     return 1.0 / ms

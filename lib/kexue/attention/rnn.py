@@ -28,12 +28,13 @@ __all__ = ["LOG_MAX_FLOAT64", "attention_row_recurrent", "naive_attention_overfl
 LOG_MAX_FLOAT64 = math.log(np.finfo(np.float64).max)
 
 
-def _keys_values(K: Any, V: Any) -> tuple[np.ndarray, np.ndarray]:
+def _keys_values(K: Any, V: Any, names: tuple[str, str] = ("K", "V")) -> tuple[np.ndarray, np.ndarray]:
     """K (S, d) and V (S, d_v) as float64 arrays with equal row counts (numpy-only)."""
-    K = as_float_ndarray(K, name="K", min_ndim=2, max_ndim=2)
-    V = as_float_ndarray(V, name="V", min_ndim=2, max_ndim=2)
+    nk, nv = names
+    K = as_float_ndarray(K, name=nk, min_ndim=2, max_ndim=2)
+    V = as_float_ndarray(V, name=nv, min_ndim=2, max_ndim=2)
     if K.shape[0] != V.shape[0]:
-        raise ValueError(f"V must have as many rows as K ({K.shape[0]}), got {V.shape[0]}")
+        raise ValueError(f"{nv} must have as many rows as {nk} ({K.shape[0]}), got {V.shape[0]}")
     return K, V
 
 
@@ -100,7 +101,7 @@ def attention_recurrent(q: Any, k: Any, v: Any, stable: bool = True, block_size:
     ``attention(q, k, v, causal=True, scale=scale)`` to rounding.
     """
     q = as_float_ndarray(q, name="q", min_ndim=2, max_ndim=2)
-    k, v = _keys_values(k, v)
+    k, v = _keys_values(k, v, ("k", "v"))
     if q.shape[0] != k.shape[0]:
         raise ValueError(f"k must have as many rows as q ({q.shape[0]}), got {k.shape[0]}")
     if q.shape[1] != k.shape[1]:

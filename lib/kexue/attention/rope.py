@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import torch
 
-from .._validate import as_float_array, check_choice, check_int_in, check_positive, is_tensor
+from .._validate import as_float_array, check_choice, check_instance, check_int_in, check_positive, is_tensor
 
 __all__ = ["SCHEMES", "LAYOUTS", "MROPE_NEXT_TEXT", "MROPE_SECTIONS", "LAYOUT_SCHEMES", "Layout",
            "rope_frequencies", "rope_angles", "rope_matrix", "apply_rope_angles", "apply_rope",
@@ -332,6 +332,7 @@ def modality_gaps(layout: Layout) -> list[dict]:
     - 1 on the first axis (wh for RoPE-TV; (w+1)(h+1) - 1 for integer RoPE-Tie).
     Missing neighbours give None. Chapter multimodal-rope.
     """
+    check_instance(layout, Layout, name="layout")
     pos, labels, seg = layout.positions, layout.labels, layout.segment
     out = []
     for s in np.unique(seg):
@@ -363,7 +364,8 @@ def score_matrix(q: Any, k: Any, positions: Any, base: float = 10000.0, scheme: 
     qa = np.broadcast_to(qa, (N, qa.shape[-1])) if qa.ndim == 1 else qa
     ka = np.broadcast_to(ka, (N, ka.shape[-1])) if ka.ndim == 1 else ka
     if qa.shape[0] != N or ka.shape != qa.shape:
-        raise ValueError(f"k must match q in shape and both have {N} rows, got {qa.shape}, {ka.shape}")
+        raise ValueError(f"k must match q in shape and both have one row per row of positions ({N}), "
+                         f"got {qa.shape}, {ka.shape}")
     if pos.ndim == 1 and scheme != "1d":
         pos = pos[:, None]
     sch = "1d" if pos.ndim == 2 and pos.shape[1] == 1 and scheme in ("alternate", "tied") else scheme
@@ -403,6 +405,7 @@ def layout_scores(layout: Layout, scheme: str, d: int = 128, base: float = 10000
     1 at zero offset, a function of the relative position only. flat uses RoPE-1D, RoPE-Tie /
     RoPE-TV the compatible alternating scheme, M-RoPE Qwen2-VL's sections (scaled to d).
     """
+    check_instance(layout, Layout, name="layout")
     check_choice(scheme, LAYOUT_SCHEMES, name="scheme")
     d = check_int_in(d, 2, None, name="d")
     q = np.ones(d) / np.sqrt(d)

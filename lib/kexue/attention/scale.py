@@ -14,7 +14,7 @@ import numpy as np
 from scipy import integrate, optimize, special, stats
 
 from .._validate import (as_float_ndarray, check_choice, check_int_in,
-                         check_nonnegative, check_positive)
+                         check_nonnegative, check_positive, check_seed)
 from ..probability import softmax, softmax_jacobian as probability_softmax_jacobian
 
 __all__ = ["SCORE_DISTS", "scaled_softmax", "softmax_jacobian", "gradient_l1",
@@ -249,7 +249,7 @@ def sample_scores(n: int, dist: str = "normal", d: int | None = None, *, trials:
     n = check_int_in(n, 2, None, name="n")
     d = _check_dist(dist, d)
     trials = check_int_in(trials, 1, None, name="trials")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(None if seed is None else check_seed(seed))
     if dist == "normal":
         return rng.standard_normal((trials, n))
     return 2.0 * rng.beta((d - 1) / 2, (d - 1) / 2, size=(trials, n)) - 1.0

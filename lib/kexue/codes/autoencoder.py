@@ -13,12 +13,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._validate import as_float_array, check_choice, check_int_in, check_positive
+from .._validate import as_float_array, check_choice, check_int_in, check_nonnegative, check_positive
 from ..datasets import digits
-from .fsq import FSQ, codebook_usage
-from .vq import VectorQuantizer, nearest_code, rotate_to, ste
+from .fsq import FSQ, check_levels, codebook_usage
+from .vq import INITS, VectorQuantizer, nearest_code, rotate_to, ste
 
-__all__ = ["digits_tensor", "DigitsAutoencoder", "build_digits_model",
+__all__ = ["digits_tensor", "split_digits", "DigitsAutoencoder", "build_digits_model",
            "train_digits_autoencoder", "recon_grad_ratio", "encoder_gradient_norms"]
 
 
@@ -26,6 +26,18 @@ def digits_tensor() -> torch.Tensor:
     """The 8x8 digits as a (1797, 64) float32 tensor in [0, 1]: :func:`kexue.datasets.digits`
     (scale "unit"), the training data of the digits experiments."""
     return torch.from_numpy(digits("unit", dtype="float32")[0])
+
+
+def split_digits(holdout: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, test): the digits of :func:`digits_tensor` split by one fixed permutation (seed 0,
+    the same for every run), the last ``holdout`` images held out; ``holdout=0`` trains on all
+    1797 and returns an empty test set. Chapter fsq (held-out reconstruction of the codebook-size
+    sweep)."""
+    holdout = check_int_in(holdout, 0, 1000, name="holdout")
+    X = digits_tensor()
+    perm = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(0))
+    n_train = X.shape[0] - holdout
+    return X[perm[:n_train]], X[perm[n_train:]]
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -92,6 +104,14 @@ def build_digits_model(method: str = "fsq", *, levels: Sequence[int] = (8, 6, 5)
     """The chapter's autoencoder, seeded: method "fsq" (levels) or "vq" (K, dim, init, grad)."""
     check_choice(method, ["fsq", "vq"], name="method")
     seed = check_int_in(seed, 0, None, name="seed")
+    # every argument is checked whatever the method (an FSQ model ignores K, dim, init, ...)
+    check_levels(levels)
+    check_int_in(K, 1, None, name="K")
+    check_int_in(dim, 1, None, name="dim")
+    check_choice(init, INITS, name="init")
+    check_choice(grad, ["ste", "rotation"], name="grad")
+    check_nonnegative(beta, name="beta")
+    check_nonnegative(gamma, name="gamma")
     torch.manual_seed(seed)
     quant = (FSQ(levels) if method == "fsq" else
              VectorQuantizer(K, dim, beta=beta, gamma=gamma, grad=grad, init=init, seed=seed))
@@ -102,24 +122,31 @@ def train_digits_autoencoder(method: str = "fsq", *, levels: Sequence[int] = (8,
                              K: int = 240, dim: int = 8, init: str = "small", grad: str = "ste",
                              steps: int = 800, seed: int = 0, batch: int = 256, lr: float = 2e-3,
                              beta: float = 1.0, gamma: float = 0.25, record_every: int = 50,
-                             n_show: int = 8, progress: bool = False) -> dict:
+                             n_show: int = 8, holdout: int = 0, dtype: str = "float64",
+                             progress: bool = False) -> dict:
     """Train the digits autoencoder with Adam; deterministic given seed (torch, CPU).
 
     Loss: mean (x_hat - x)^2 + aux (VQ's codebook and commitment terms, beta and gamma).
     Returns numbers only: final ``mse``, ``codebook_loss`` (mean ||q - z||^2), ``z_norm`` (mean
     ||z||), ``q_over_z`` (median ||q||/||z||, VQ only; 1 for FSQ), ``utilization``,
-    ``perplexity``, ``used``, ``counts`` (over all 1797 images),
+    ``perplexity``, ``used``, ``counts`` (over the training images: all 1797, or the 1797 -
+    ``holdout`` of :func:`split_digits`), ``test_mse`` (the held-out images, when ``holdout`` > 0),
     ``history`` (the same every ``record_every`` steps, from step 0), ``recon`` and ``x`` (the
-    first ``n_show`` images and their reconstructions, (n_show, 64)). Chapter fsq, the digits runs.
+    first ``n_show`` training images and their reconstructions, (n_show, 64)). ``dtype``: the
+    precision of the weights and the data; float64 (the default) makes a run retrace to the last
+    stored digit on any CPU, float32 is about twice as fast. Chapter fsq, the digits runs.
     """
     steps = check_int_in(steps, 0, None, name="steps")
     batch = check_int_in(batch, 1, None, name="batch")
     lr = check_positive(lr, name="lr")
     record_every = check_int_in(record_every, 1, None, name="record_every")
     n_show = check_int_in(n_show, 0, 64, name="n_show")
+    holdout = check_int_in(holdout, 0, 1000, name="holdout")
+    dt = {"float32": torch.float32, "float64": torch.float64}[check_choice(dtype, ["float32", "float64"], name="dtype")]
     model = build_digits_model(method, levels=levels, K=K, dim=dim, init=init, grad=grad,
-                               beta=beta, gamma=gamma, seed=seed)
-    X = digits_tensor()
+                               beta=beta, gamma=gamma, seed=seed).to(dt)
+    X, X_test = split_digits(holdout)
+    X, X_test = X.to(dt), X_test.to(dt)
     if method == "vq" and init == "data":
         with torch.no_grad():
             model.quantizer.init_from(model.encoder(X))
@@ -128,10 +155,14 @@ def train_digits_autoencoder(method: str = "fsq", *, levels: Sequence[int] = (8,
     keys = ["mse", "codebook_loss", "z_norm", "utilization", "perplexity"]
     if method == "vq":
         keys.append("q_over_z")
+    if holdout:                                  # reconstruction of the held-out images
+        keys.append("test_mse")
     hist: dict[str, list] = {"step": [], **{k: [] for k in keys}}
 
     def record(step):
         ev = _evaluate(model, X)
+        if holdout:
+            ev["test_mse"] = _evaluate(model, X_test)["mse"]
         hist["step"].append(step)
         for k in keys:
             hist[k].append(ev[k])
@@ -150,6 +181,8 @@ def train_digits_autoencoder(method: str = "fsq", *, levels: Sequence[int] = (8,
         opt.step()
     record(steps)
     ev = _evaluate(model, X)
+    if holdout:
+        ev["test_mse"] = hist["test_mse"][-1]
     res = {k: ev[k] for k in keys}
     res.update(used=int((ev["counts"] > 0).sum()), counts=ev["counts"].tolist(),
                codebook_size=model.quantizer.codebook_size, history=hist,

@@ -21,7 +21,7 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
-from .._validate import (as_float_array, as_int_array, check_choice, check_int_in,
+from .._validate import (as_float_array, as_int_array, check_choice, check_instance, check_int_in,
                          check_last_dim, check_positive, check_tensor, is_tensor)
 from ..probability import sigmoid
 
@@ -33,6 +33,8 @@ __all__ = ["check_levels", "fsq_round", "naive_fsq_round_tanh", "fsq_ste", "leve
 
 def check_levels(levels: Any, *, name: str = "levels", min_level: int = 2) -> list[int]:
     """A non-empty sequence of integers >= min_level (the FSQ level counts L_i; chapter fsq)."""
+    check_instance(name, str, name="name")
+    min_level = check_int_in(min_level, 1, None, name="min_level")
     if isinstance(levels, (int, np.integer)) or not hasattr(levels, "__len__") or len(levels) == 0:
         raise ValueError(f"{name} must be a non-empty list of integers >= {min_level}, got {levels!r}")
     out = []

@@ -2,10 +2,10 @@
 
 Chapters ``codes/fsq`` and ``codes/vq-rotation-trick`` compare FSQ with VQ (STE and rotation
 trick, three codebook initialisations, three seeds) on scikit-learn's 8x8 digits. One run of
-800 Adam steps takes about 5 s on one CPU thread, so the 29 runs do not fit a chapter's 30 s;
-this script runs the configurations of :mod:`kexue.codes.runs` and writes
-``kexue/data/codes_runs.json`` (< 200 kB), which the chapters load. A test re-runs the first
-steps of some runs and checks the saved history.
+800 Adam steps takes 5 to 15 s on one CPU thread, so the runs do not fit a chapter's 30 s; this
+script runs the configurations of :mod:`kexue.codes.runs` (float64) and writes
+``kexue/data/codes_runs.json`` (< 200 kB) and ``codes_sweeps.json``, which the chapters load.
+Tests re-run some runs and compare with the saved numbers to their rounding.
 
     python -m kexue.codes.train            # all runs (a few minutes, progress bar)
     python -m kexue.codes.train --out X    # somewhere else
@@ -21,8 +21,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..datasets import save_run
-from .runs import (DATA, GAMMA_RECORD_EVERY, GAMMAS, MAIN, RECORD_EVERY, SEEDS, STEPS, SWEEP,
-                   SWEEP_SEEDS, SWEEPS_NAME, run_one, run_sweep_one, sweep_jobs)
+from .runs import (DATA, GAMMA_RECORD_EVERY, GAMMAS, HOLDOUT, MAIN, RECORD_EVERY, ROTATION_GAMMAS,
+                   SEEDS, STEPS, SWEEP, SWEEP_SEEDS, SWEEPS_NAME, run_one, run_sweep_one,
+                   sweep_jobs)
 
 __all__ = ["main", "main_sweeps"]
 
@@ -33,7 +34,8 @@ def main_sweeps(steps: int = STEPS, directory: Path | None = None, jobs=None) ->
     torch.set_num_threads(1)
     data = {"config": {"steps": steps, "sweep_seeds": list(SWEEP_SEEDS), "gammas": list(GAMMAS),
                        "record_every": RECORD_EVERY, "gamma_record_every": GAMMA_RECORD_EVERY,
-                       "batch": 256, "lr": 2e-3, "beta": 1.0},
+                       "batch": 256, "lr": 2e-3, "beta": 1.0, "holdout": HOLDOUT,
+                       "dtype": "float64", "rotation_gammas": list(ROTATION_GAMMAS)},
             "ksweep": [], "gamma": []}
     for part, key, seed in tqdm(jobs if jobs is not None else sweep_jobs(), desc="digits sweeps"):
         data[part].append(run_sweep_one(part, key, seed, steps))
@@ -56,6 +58,7 @@ def main(argv=None) -> dict:
         (sweep if is_sweep else runs).append(run_one(key, seed, args.steps, is_sweep))
     data = {"config": {"steps": args.steps, "seeds": list(SEEDS), "record_every": RECORD_EVERY,
                        "batch": 256, "lr": 2e-3, "beta": 1.0, "gamma": 0.25,
+                       "dtype": "float64", "sweep_holdout": HOLDOUT,
                        "main": {k: {kk: list(v) if isinstance(v, tuple) else v
                                     for kk, v in cfg.items()} for k, cfg in MAIN.items()}},
             "runs": runs, "sweep": sweep}

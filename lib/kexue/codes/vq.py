@@ -17,7 +17,7 @@ from torch import nn
 
 from .._validate import (as_float_array, as_float_tensor, as_int_array, check_choice,
                          check_in_range, check_int_in, check_nonnegative, check_positive,
-                         check_shape, check_tensor)
+                         check_tensor)
 
 __all__ = ["nearest_code", "ste", "generalized_ste", "rotation_matrix", "rotate_to",
            "ema_update", "INITS", "VectorQuantizer", "gradient_field", "boundary_distance"]
@@ -31,7 +31,8 @@ def _check_pair(z: torch.Tensor, q: torch.Tensor) -> None:
         as_float_array(check_tensor(t, name=name), name=name)
         if not t.is_floating_point():
             raise ValueError(f"{name} must be a floating tensor, got {t.dtype}")
-    check_shape(q, tuple(z.shape), name="q")
+    if q.shape != z.shape:
+        raise ValueError(f"q must have the shape of z {tuple(z.shape)}, got {tuple(q.shape)}")
 
 
 def nearest_code(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:

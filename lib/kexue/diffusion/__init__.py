@@ -133,3 +133,5 @@ from .gp import *  # noqa: F401,F403
 from .samplers import *  # noqa: F401,F403
 from .amed import *  # noqa: F401,F403
 from .skip import *  # noqa: F401,F403
+from .unet import *  # noqa: F401,F403
+from .upsample import *  # noqa: F401,F403

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import as_float_array, as_float_ndarray, check_choice, check_int_in, check_positive
-from .samplers import Denoiser, _interior_step, _run, afs_slope, reference_solution, sigma_grid, slope
+from .samplers import Denoiser, _inputs, _interior_step, _run, _slope, afs_slope, reference_solution, sigma_grid
 
 __all__ = ["fit_amed", "sample_amed_plugin", "trajectory_pca", "chord_deviation"]
 
@@ -53,6 +53,9 @@ def fit_amed(denoiser: Denoiser, x_train, sigmas, *, substeps: int = 200, r_grid
     check_choice(kind, ["solver", "plugin"], name="kind")
     sigmas = sigma_grid(sigmas)
     x_train = as_float_ndarray(x_train, name="x_train", min_ndim=2)
+    _inputs(denoiser, x_train, "denoiser")
+    if not isinstance(c_bounds, (tuple, list)) or len(c_bounds) != 2:
+        raise ValueError(f"c_bounds must be a pair (low, high), got {c_bounds!r}")
     r_grid = check_int_in(r_grid, 1, None, name="r_grid")
     lo, hi = (check_positive(c_bounds[0], name="c_bounds"), check_positive(c_bounds[1], name="c_bounds"))
     if lo > hi:
@@ -63,7 +66,7 @@ def fit_amed(denoiser: Denoiser, x_train, sigmas, *, substeps: int = 200, r_grid
     r_out, c_out = [], []
     for i in range(len(sigmas) - 1):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        d = afs_slope(x, s) if (afs and i == 0) else slope(denoiser, x, s)
+        d = afs_slope(x, s) if (afs and i == 0) else _slope(denoiser, x, s)
         target = teacher[i + 1] - x
         if s_next == 0:
             r_out.append(0.5), c_out.append(1.0)
@@ -74,9 +77,9 @@ def fit_amed(denoiser: Denoiser, x_train, sigmas, *, substeps: int = 200, r_grid
             s_mid = s_next ** r * s ** (1 - r)
             x_mid = x + (s_mid - s) * d
             if kind == "solver":
-                base, step = 0.0, (s_next - s) * slope(denoiser, x_mid, s_mid)
+                base, step = 0.0, (s_next - s) * _slope(denoiser, x_mid, s_mid)
             else:
-                base, step = x_mid - x, (s_next - s_mid) * slope(denoiser, x_mid, s_mid)
+                base, step = x_mid - x, (s_next - s_mid) * _slope(denoiser, x_mid, s_mid)
             resid = target - base
             c = float(np.clip((step * resid).sum() / max((step * step).sum(), 1e-300), lo, hi))
             err = float(((base + c * step - target) ** 2).sum())

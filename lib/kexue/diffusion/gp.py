@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import (as_float_array, as_float_ndarray, check_choice, check_in_range,
-                         check_int_in, check_positive, check_shape, check_values_in)
+                         check_instance, check_int_in, check_positive, check_shape, check_values_in)
 from .schedules import EpsModel, cosine_alpha_beta
 
 __all__ = ["freq_radius", "gp_spectrum", "sample_gp", "pooled_spectrum", "pooled_variance_fraction",
-           "coarse_mmse", "learned_denoiser_mse", "wiener_eps", "radial_power_spectrum", "radial_spectrum",
+           "coarse_mmse", "full_input_coarse_mmse", "learned_denoiser_mse", "wiener_eps", "radial_power_spectrum", "radial_spectrum",
            "band_log_ratio", "lowres_kernel_on_highres", "gp_lowres_model", "gp_highres_model"]
 
 
@@ -27,6 +27,7 @@ def spectrum(P, name: str = "P") -> np.ndarray:
 
 def freq_radius(n: int) -> np.ndarray:
     """|k| of every mode of an n x n DFT (integer wave numbers, numpy)."""
+    n = check_int_in(n, 1, None, name="n")
     k = np.fft.fftfreq(n) * n                                     # integer wave numbers
     return np.sqrt(k[:, None] ** 2 + k[None, :] ** 2)
 
@@ -41,6 +42,8 @@ def gp_spectrum(n: int, kind: str = "powerlaw", *, alpha: float = 2.0, ell: floa
     """
     n = check_int_in(n, 2, None, name="n")
     check_choice(kind, ["powerlaw", "bandpass"], name="kind")
+    for key, v in (("alpha", alpha), ("ell", ell), ("k0", k0), ("width", width)):
+        check_positive(v, name=key)                  # whatever the kind (each uses two)
     kr = freq_radius(n)
     if kind == "powerlaw":
         alpha, ell = check_positive(alpha, name="alpha"), check_positive(ell, name="ell")
@@ -56,6 +59,7 @@ def sample_gp(P, n: int, rng: np.random.Generator) -> np.ndarray:
     """n images (n, N, N) with covariance diagonal in Fourier space with eigenvalues P (numpy)."""
     P = spectrum(P)
     n = check_int_in(n, 1, None, name="n")
+    check_instance(rng, np.random.Generator, name="rng")
     w = rng.standard_normal((n,) + P.shape)
     return np.fft.ifft2(np.sqrt(P) * np.fft.fft2(w)).real
 
@@ -108,6 +112,34 @@ def coarse_mmse(P_low, alpha, beta_eff):
     num = Pf * b[..., None] ** 2
     return (num / (a[..., None] ** 2 * Pf + b[..., None] ** 2)).mean(-1)
 
+
+def full_input_coarse_mmse(P_high, s: int, alpha, beta):
+    """Per-pixel MMSE of D[x0] from the whole high-resolution x_t = alpha x0 + beta eps, x0 ~ GP(P_high).
+
+    Chapter snr-high-res-1. A denoiser that sees all of x_t, not only D[x_t]: per Fourier mode
+    the error of x0 is e(k) = P b^2 / (a^2 P + b^2); the error of D[x0] is D applied to that
+    stationary error field, whose pixel variance is
+
+        mean_k e(k) |H(k)|^2        (H: the s x s box's response, aliases folded in)
+
+    It is never larger than :func:`coarse_mmse` of the pooled spectrum at beta / s (more is
+    observed). alpha, beta: scalars or arrays of equal shape; returns their shape. numpy.
+    """
+    P = spectrum(P_high, "P_high")
+    n = P.shape[0]
+    s = check_int_in(s, 1, None, name="s")
+    if n % s:
+        raise ValueError(f"s must divide the grid size {n}, got {s}")
+    a, _ = as_float_array(alpha, name="alpha", min_ndim=0)
+    b, _ = as_float_array(beta, name="beta", min_ndim=0)
+    if (a < 0).any():
+        raise ValueError("alpha must be >= 0")
+    if (b <= 0).any():
+        raise ValueError("beta must be > 0")
+    a, b = np.broadcast_arrays(a, b)
+    Pf, Hf = P.reshape(-1), _box_response(n, s).reshape(-1)
+    err = Pf * b[..., None] ** 2 / (a[..., None] ** 2 * Pf + b[..., None] ** 2)
+    return (err * Hf).mean(-1)
 
 
 def learned_denoiser_mse(clean_train, noisy_train, clean_test, noisy_test) -> float:

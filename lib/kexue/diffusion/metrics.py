@@ -16,7 +16,7 @@ import numpy as np
 from scipy.linalg import sqrtm
 from sklearn.neural_network import MLPClassifier
 
-from .._validate import as_float_array, check_int_in, check_shape
+from .._validate import as_float_array, check_int_in, check_seed, check_shape
 from ..datasets import digits
 
 __all__ = ["rms_error", "frechet_distance", "total_variation", "digit_features",
@@ -36,7 +36,8 @@ def rms_error(x, y) -> float:
     """
     x = to_numpy(x, name="x")
     y = to_numpy(y, name="y")
-    check_shape(y, x.shape, name="y")
+    if y.shape != x.shape:
+        raise ValueError(f"y must have the shape of x {x.shape}, got {y.shape}")
     return float(np.sqrt(((x - y) ** 2).sum(-1).mean()))
 
 
@@ -113,7 +114,7 @@ def sliced_wasserstein2(x, y, n_projections: int = 256, seed: int = 0) -> float:
     b = to_numpy(y, name="y", min_ndim=2, max_ndim=2)
     check_shape(b, (None, a.shape[1]), name="y")
     n_projections = check_int_in(n_projections, 1, 100_000, name="n_projections")
-    u = np.random.default_rng(seed).standard_normal((n_projections, a.shape[1]))
+    u = np.random.default_rng(check_seed(seed)).standard_normal((n_projections, a.shape[1]))
     u /= np.linalg.norm(u, axis=1, keepdims=True)                      # (K, d) unit directions
     xs, ys = np.sort(a @ u.T, axis=0), np.sort(b @ u.T, axis=0)         # (n, K), (m, K) quantiles
     n, m = len(a), len(b)

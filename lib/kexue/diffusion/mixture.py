@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .._validate import (as_float_ndarray, check_in_range, check_int_in, check_last_dim,
-                         check_positive)
+                         check_positive, check_seed)
 
 __all__ = ["GaussianMixture", "IsotropicGaussian", "ring_mixture", "random_mixture"]
 
@@ -33,8 +33,8 @@ class GaussianMixture:
     def __init__(self, means, stds, weights=None):
         mu = as_float_ndarray(means, name="means", min_ndim=2, max_ndim=2)
         k = mu.shape[0]
-        s = as_float_ndarray(np.broadcast_to(np.asarray(stds, dtype=float), (k,)) if np.ndim(stds) == 0
-                              else stds, name="stds", min_ndim=1, max_ndim=1)
+        s = as_float_ndarray(stds, name="stds", min_ndim=0, max_ndim=1)   # a scalar: one std for all
+        s = np.broadcast_to(s, (k,)) if s.ndim == 0 else s
         if s.shape[0] != k:
             raise ValueError(f"stds must have shape ({k},) to match means, got {s.shape}")
         if (s <= 0).any():
@@ -105,7 +105,7 @@ def random_mixture(k: int = 8, dim: int = 16, std: float = 0.2, seed: int = 0) -
     """k equal components with random unit-norm means in dim dimensions (seeded)."""
     k, dim = check_int_in(k, 1, None, name="k"), check_int_in(dim, 1, None, name="dim")
     std = check_positive(std, name="std")
-    mu = np.random.default_rng(seed).standard_normal((k, dim))
+    mu = np.random.default_rng(check_seed(seed)).standard_normal((k, dim))
     return GaussianMixture(mu / np.linalg.norm(mu, axis=1, keepdims=True), std)
 
 

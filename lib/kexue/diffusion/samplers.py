@@ -8,13 +8,13 @@ Every VE sampler returns ``(x_end, nfe)`` (and the trajectory if asked).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from .._validate import (as_float_array, check_choice, check_decreasing, check_finite_result,
-                         check_int_in, check_nonnegative, check_positive, check_values_in, is_tensor)
+                         check_instance, check_int_in, check_nonnegative, check_positive, check_values_in, is_tensor)
 from .schedules import Denoiser, EpsModel, Schedule, cosine_alpha_beta, karras_sigmas
 
 __all__ = ["slope", "afs_slope", "sample_euler", "sample_heun", "sample_midpoint", "sample_amed",
@@ -31,8 +31,20 @@ def sigma_grid(sigmas) -> np.ndarray:
     return check_values_in(s, 0, math.inf, name="sigmas")
 
 
+def _inputs(fn, x, fn_name: str = "denoiser") -> None:
+    """The checks every sampler makes once at its entry: a callable model and a finite x."""
+    check_instance(fn, Callable, name=fn_name)
+    as_float_array(x, name="x")
+
+
 def slope(denoiser: Denoiser, x, sigma: float):
     """The probability-flow slope d(x, sigma) = dx/dsigma = (x - D(x, sigma)) / sigma (any array kind)."""
+    _inputs(denoiser, x)
+    return _slope(denoiser, x, check_positive(sigma, name="sigma"))
+
+
+def _slope(denoiser: Denoiser, x, sigma: float):
+    """:func:`slope` without the checks: the samplers' inner loops (checked once at entry)."""
     return (x - denoiser(x, sigma)) / sigma
 
 
@@ -41,6 +53,7 @@ def afs_slope(x, sigma: float):
 
     Chapter amed-ode-sampling. Saves one model call: at large sigma, D(x, sigma) ~ E[x0] ~ 0.
     """
+    as_float_array(x, name="x")
     return x / math.sqrt(1.0 + check_positive(sigma, name="sigma") ** 2)
 
 
@@ -65,10 +78,11 @@ def sample_euler(denoiser: Denoiser, x, sigmas, *, return_trajectory: bool = Fal
     Chapter amed-ode-sampling, eq. (Euler). First order, one call per step. Returns
     ``(x_end, nfe)`` (and the trajectory (steps+1, ...) if asked). numpy or torch.
     """
+    _inputs(denoiser, x)
     sigmas = sigma_grid(sigmas)
 
     def step(i, x, s, s_next):
-        return x + (s_next - s) * slope(denoiser, x, s), 1
+        return x + (s_next - s) * _slope(denoiser, x, s), 1
     return _run(step, x, sigmas, return_trajectory)
 
 
@@ -78,14 +92,15 @@ def sample_heun(denoiser: Denoiser, x, sigmas, *, return_trajectory: bool = Fals
     Chapter amed-ode-sampling, eq. (Heun). Second order, two calls per step; a step to sigma = 0
     is a plain Euler step (as in EDM / k-diffusion).
     """
+    _inputs(denoiser, x)
     sigmas = sigma_grid(sigmas)
 
     def step(i, x, s, s_next):
-        d = slope(denoiser, x, s)
+        d = _slope(denoiser, x, s)
         x_e = x + (s_next - s) * d
         if s_next == 0:
             return x_e, 1
-        d2 = slope(denoiser, x_e, s_next)
+        d2 = _slope(denoiser, x_e, s_next)
         return x + (s_next - s) * 0.5 * (d + d2), 2
     return _run(step, x, sigmas, return_trajectory)
 
@@ -104,6 +119,7 @@ def sample_euler_ancestral(denoiser: Denoiser, x, sigmas, *, seed: int = 0, eta:
     plain Euler. One call per step; z from a generator seeded by ``seed`` (torch in -> torch noise
     of x's dtype, numpy in -> numpy noise). Returns ``(x_end, nfe)`` (and the trajectory if asked).
     """
+    _inputs(denoiser, x)
     sigmas = sigma_grid(sigmas)
     eta = check_nonnegative(eta, name="eta")
     seed = check_int_in(seed, 0, None, name="seed")
@@ -119,7 +135,7 @@ def sample_euler_ancestral(denoiser: Denoiser, x, sigmas, *, seed: int = 0, eta:
             return rng.standard_normal(shape)
 
     def step(i, x, s, s_next):
-        d = slope(denoiser, x, s)
+        d = _slope(denoiser, x, s)
         if s_next == 0:
             return x + (s_next - s) * d, 1
         up = min(s_next, eta * math.sqrt(s_next ** 2 * (s ** 2 - s_next ** 2) / s ** 2))
@@ -138,6 +154,7 @@ def sample_midpoint(denoiser: Denoiser, x, sigmas, *, kind: str = "geometric", a
     """
     check_choice(kind, ["geometric", "arithmetic"], name="kind")
     r = 0.5
+    _inputs(denoiser, x)
     sigmas = sigma_grid(sigmas)
     n = len(sigmas) - 1
     if kind == "geometric":
@@ -145,12 +162,12 @@ def sample_midpoint(denoiser: Denoiser, x, sigmas, *, kind: str = "geometric", a
                            return_trajectory=return_trajectory)
 
     def step(i, x, s, s_next):
-        d, c0 = (afs_slope(x, s), 0) if (afs and i == 0) else (slope(denoiser, x, s), 1)
+        d, c0 = (afs_slope(x, s), 0) if (afs and i == 0) else (_slope(denoiser, x, s), 1)
         if s_next == 0:
             return x + (s_next - s) * d, c0
         s_mid = 0.5 * (s + s_next)
         x_mid = x + (s_mid - s) * d
-        return x + (s_next - s) * slope(denoiser, x_mid, s_mid), c0 + 1
+        return x + (s_next - s) * _slope(denoiser, x_mid, s_mid), c0 + 1
     return _run(step, x, sigmas, return_trajectory)
 
 
@@ -164,10 +181,11 @@ def sample_amed(denoiser: Denoiser, x, sigmas, r: Sequence[float], c: Sequence[f
     Chapter amed-ode-sampling, eq. (AMED). r in (0, 1) per step (r = 1/2: DPM-Solver-2), c > 0 a
     learned scale. ``afs`` replaces the first slope by :func:`afs_slope`. A step to 0 is Euler.
     """
+    _inputs(denoiser, x)
     sigmas = sigma_grid(sigmas)
     n = len(sigmas) - 1
-    r_arr = np.asarray(r, dtype=float).reshape(-1)
-    c_arr = np.asarray(c, dtype=float).reshape(-1)
+    r_arr = np.asarray(as_float_array(r, name="r", max_ndim=1)[0], dtype=float)
+    c_arr = np.asarray(as_float_array(c, name="c", max_ndim=1)[0], dtype=float)
     if r_arr.size != n:
         raise ValueError(f"r must have one entry per step ({n}), got {r_arr.size}")
     if c_arr.size != n:
@@ -185,13 +203,13 @@ def _interior_step(denoiser, r_arr: np.ndarray, c_arr: np.ndarray, afs: bool, pl
     solver moves the whole step along d(x_mid, s_mid) from x; AMED-Plugin on Euler (``plugin``)
     moves only the rest of the step, from x_mid. A step to 0 is Euler. Returns (x_next, calls)."""
     def step(i, x, s, s_next):
-        d, c0 = (afs_slope(x, s), 0) if (afs and i == 0) else (slope(denoiser, x, s), 1)
+        d, c0 = (afs_slope(x, s), 0) if (afs and i == 0) else (_slope(denoiser, x, s), 1)
         if s_next == 0:
             return x + (s_next - s) * d, c0
         s_mid = s_next ** r_arr[i] * s ** (1 - r_arr[i])
         x_mid = x + (s_mid - s) * d
         start, length = (x_mid, s_next - s_mid) if plugin else (x, s_next - s)
-        return start + float(c_arr[i]) * length * slope(denoiser, x_mid, s_mid), c0 + 1
+        return start + float(c_arr[i]) * length * _slope(denoiser, x_mid, s_mid), c0 + 1
     return step
 
 
@@ -213,6 +231,7 @@ def reference_solution(denoiser: Denoiser, x, sigmas, substeps: int = 200,
     ending at 0 gets an Euler step from its last sub-point, as in EDM). With return_trajectory the
     states at the points of ``sigmas`` are returned (len(sigmas), ...).
     """
+    _inputs(denoiser, x)
     sigmas = sigma_grid(sigmas)
     substeps = check_int_in(substeps, 1, None, name="substeps")
     out = [x]
@@ -279,6 +298,7 @@ def ddim_sample(eps_fn: EpsModel, x, ts, schedule: Schedule | None = None, *,
     Chapter snr-high-res-2. ``eps_fn(x, t)`` predicts eps at continuous time t; ``schedule(t)`` gives
     (alpha_t, beta_t) (default: cosine). ``ts`` decreasing (e.g. from near 1 to 0). numpy or torch.
     """
+    _inputs(eps_fn, x, "eps_fn")
     ts = time_grid(ts)
     sched = schedule or cosine_alpha_beta
     traj = [x]
@@ -311,10 +331,13 @@ def ddpm_sample(eps_fn: EpsModel, x, ts, rng: np.random.Generator | None = None,
     given, taken from ``noises[i]`` (one array per step, shaped like x): feeding a low-resolution
     run the pooled noise s D[z] of a high-resolution run is how the coarse closure is tested. numpy.
     """
+    _inputs(eps_fn, x, "eps_fn")
     ts = time_grid(ts)
     check_choice(variance, ["posterior", "upper"], name="variance")
     if noises is None and rng is None:
         raise ValueError("rng must be a numpy Generator when noises is not given")
+    if rng is not None:
+        check_instance(rng, np.random.Generator, name="rng")
     if noises is not None and len(noises) != len(ts) - 1:
         raise ValueError(f"noises must hold one array per step ({len(ts) - 1}), got {len(noises)}")
     sched = schedule or cosine_alpha_beta

@@ -16,11 +16,13 @@ the denoiser and so runs on whatever the denoiser takes.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Callable
 
 import numpy as np
+import torch
 
-from .._validate import (as_float_ndarray, check_choice, check_in_range,
+from .._validate import (as_float_ndarray, check_choice, check_in_range, check_instance,
                          check_int_in, check_positive, check_real, check_values_in)
 from ..probability import sigmoid
 
@@ -69,6 +71,7 @@ def vp_to_ve(x_t, alpha: float, beta: float):
     """
     alpha = check_positive(alpha, name="alpha")
     beta = check_positive(beta, name="beta")
+    check_instance(x_t, (np.ndarray, torch.Tensor, numbers.Real), name="x_t")   # no NaN scan: hot path
     return x_t / alpha, beta / alpha
 
 
@@ -78,6 +81,7 @@ def eps_from_denoiser(denoiser: Denoiser, schedule: Schedule | None = None) -> E
     Chapter snr-high-res-2: with (x_VE, sigma) = :func:`vp_to_ve`, eps = (x_VE - D(x_VE, sigma)) / sigma,
     the slope of the VE probability-flow ODE. Runs on whatever the denoiser accepts.
     """
+    check_instance(denoiser, Callable, name="denoiser")
     sched = schedule or cosine_alpha_beta
 
     def eps(x, t: float):
@@ -232,6 +236,8 @@ def snr_match_time(t, s: float, schedule: str | np.ndarray = "cosine"):
     if isinstance(schedule, str):
         check_choice(schedule, ["cosine"], name="schedule")
         return 2 / np.pi * np.arctan(np.tan(np.pi * t / 2) / s)
+    if not isinstance(schedule, (np.ndarray, list, tuple)):
+        raise ValueError(f"schedule must be 'cosine' or an array of alphas_cumprod, got {schedule!r}")
     lam = logsnr_from_alphas_cumprod(schedule)                      # decreasing in the index
     grid = np.linspace(0, 1, lam.size)
     lam_t = np.interp(t, grid, lam)

@@ -21,27 +21,43 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .._validate import as_float_ndarray, check_choice, check_int_in, check_positive
+from .._validate import (as_float_array, as_float_ndarray, check_choice, check_instance, check_int_in,
+                         check_positive, check_shape, check_tensor, check_values_in)
 from ..datasets import DATA_DIR, digits, load_run
 from .schedules import EpsModel, eps_from_denoiser
 
 __all__ = ["TinyUNet", "EDMDenoiser", "edm_loss", "train_digits_unet",
-           "load_pretrained", "vp_eps_model", "WEIGHTS", "METRICS"]
+           "load_pretrained", "vp_eps_model", "WEIGHTS", "METRICS", "WEIGHTS_GN", "METRICS_GN", "NORM_GROUPS"]
 
 WEIGHTS = DATA_DIR / "digits_unet.pt"
 METRICS = "digits_unet_metrics"          # kexue.datasets.load_run name of the committed metrics
+WEIGHTS_GN = DATA_DIR / "digits_unet_gn.pt"          # the variant with GroupNorm in the decoder
+METRICS_GN = "digits_unet_gn_metrics"
+NORM_GROUPS = 8                          # GroupNorm groups of the decoder blocks (``norm=True``)
 
 
 class _Block(nn.Module):
-    """conv3x3 -> + time embedding (per-channel bias) -> SiLU -> conv3x3 -> SiLU."""
+    """conv3x3 -> + time embedding (per-channel bias) -> SiLU -> conv3x3 -> SiLU.
 
-    def __init__(self, c_in: int, c_out: int, emb_dim: int):
+    With ``norm`` the ADM/EDM residual block instead: GroupNorm -> SiLU -> conv3x3 -> + embedding
+    -> GroupNorm -> SiLU -> conv3x3, plus a 1x1 convolution of the raw input (the residual path).
+    """
+
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, norm: bool = False):
         super().__init__()
+        self.norm = norm
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
         self.emb = nn.Linear(emb_dim, c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        if norm:
+            self.norm1 = nn.GroupNorm(NORM_GROUPS, c_in)
+            self.norm2 = nn.GroupNorm(NORM_GROUPS, c_out)
+            self.res = nn.Conv2d(c_in, c_out, 1)
 
     def forward(self, x, emb):
+        if self.norm:
+            h = self.conv1(F.silu(self.norm1(x))) + self.emb(emb)[:, :, None, None]
+            return self.conv2(F.silu(self.norm2(h))) + self.res(x)
         h = F.silu(self.conv1(x) + self.emb(emb)[:, :, None, None])
         return F.silu(self.conv2(h))
 
@@ -51,10 +67,13 @@ class TinyUNet(nn.Module):
 
     Chapter skip-tuning. ``skip_scales`` (one per skip, ordered top -> bottom, i.e. from the
     highest resolution to the deepest) multiply the skip tensors before concatenation; all 1
-    is the plain network. Encoder level i has ``channels * min(2**i, 2)`` channels.
+    is the plain network. Encoder level i has ``channels * min(2**i, 2)`` channels. With ``norm``
+    the decoder blocks are ADM-style residual blocks that open with GroupNorm over the
+    concatenation [upsampled h, skip] (as in the EDM/ADM U-Net), so that a skip scale is partly
+    normalised away and is no longer a weight edit.
     """
 
-    def __init__(self, channels: int = 16, levels: int = 2, emb_dim: int = 32):
+    def __init__(self, channels: int = 16, levels: int = 2, emb_dim: int = 32, norm: bool = False):
         super().__init__()
         channels = check_int_in(channels, 1, 512, name="channels")
         self.levels = check_int_in(levels, 1, 3, name="levels")
@@ -62,6 +81,9 @@ class TinyUNet(nn.Module):
         if emb_dim % 2:
             raise ValueError(f"emb_dim must be even, got {emb_dim}")
         self.emb_dim = emb_dim
+        self.norm = bool(norm)
+        if self.norm and channels % NORM_GROUPS:
+            raise ValueError(f"channels must be a multiple of {NORM_GROUPS} with norm=True, got {channels}")
         self.register_buffer("freqs", torch.exp(torch.linspace(0, math.log(100), emb_dim // 2)))
         self.emb_mlp = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         ch = [channels * min(2 ** i, 2) for i in range(levels + 1)]     # 16, 32, 32, ...
@@ -70,7 +92,7 @@ class TinyUNet(nn.Module):
         self.down = nn.ModuleList([nn.Conv2d(ch[i], ch[i + 1], 3, padding=1) for i in range(levels)])
         self.mid = _Block(ch[levels], ch[levels], emb_dim)
         # decoder level i (deepest first) consumes [upsampled h (ch[i+1]), skip i (ch[i])]
-        self.dec = nn.ModuleList([_Block(ch[i + 1] + ch[i], ch[i], emb_dim) for i in range(levels)])
+        self.dec = nn.ModuleList([_Block(ch[i + 1] + ch[i], ch[i], emb_dim, self.norm) for i in range(levels)])
         self.out = nn.Conv2d(ch[0], 1, 3, padding=1)
         self.skip_scales = [1.0] * levels
 
@@ -112,7 +134,7 @@ class EDMDenoiser(nn.Module):
 
     def __init__(self, net: TinyUNet, sigma_data: float = 0.5):
         super().__init__()
-        self.net = net
+        self.net = check_instance(net, TinyUNet, name="net")
         self.sigma_data = check_positive(sigma_data, name="sigma_data")
 
     def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
@@ -137,6 +159,11 @@ def edm_loss(den: EDMDenoiser, x0: torch.Tensor, sigma: torch.Tensor, noise: tor
 
     lambda(sigma) = (sigma^2 + sd^2) / (sigma sd)^2 (``weighted``), else 1 (the plain pixel MSE).
     """
+    check_instance(den, EDMDenoiser, name="den")
+    as_float_array(check_tensor(x0, name="x0"), name="x0", min_ndim=4, max_ndim=4)
+    as_float_array(check_tensor(sigma, name="sigma"), name="sigma", min_ndim=1, max_ndim=1)
+    check_shape(sigma, (x0.shape[0],), name="sigma")
+    check_values_in(sigma, 0, math.inf, name="sigma", lo_open=True)
     if noise is None:
         noise = torch.randn_like(x0)
     s = sigma.reshape(-1, 1, 1, 1)
@@ -149,12 +176,12 @@ def edm_loss(den: EDMDenoiser, x0: torch.Tensor, sigma: torch.Tensor, noise: tor
 
 def train_digits_unet(steps: int = 2000, seed: int = 0, channels: int = 16, levels: int = 2,
                       batch: int = 128, lr: float = 2e-3, log_every: int = 10, progress: bool = False,
-                      schedule_steps: int | None = None):
+                      schedule_steps: int | None = None, norm: bool = False):
     """Train an EDM denoiser on the digits (deterministic for a seed and one torch thread).
 
     Chapter skip-tuning. sigma ~ logNormal(-1.2, 1.2) as in EDM, Adam with a cosine learning-rate
     decay over ``schedule_steps`` (default ``steps``; give the full length to re-run only the
-    first steps of a longer run). Returns ``(denoiser, log)`` with ``log`` a list of
+    first steps of a longer run). ``norm``: GroupNorm decoder blocks (:class:`TinyUNet`). Returns ``(denoiser, log)`` with ``log`` a list of
     {"step", "loss"} every ``log_every`` steps (the batch loss, rounded to 6 digits).
     """
     steps = check_int_in(steps, 1, None, name="steps")
@@ -165,7 +192,7 @@ def train_digits_unet(steps: int = 2000, seed: int = 0, channels: int = 16, leve
     log_every = check_int_in(log_every, 1, None, name="log_every")
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    den = EDMDenoiser(TinyUNet(channels, levels))
+    den = EDMDenoiser(TinyUNet(channels, levels, norm=norm))
     data = torch.from_numpy(digits("signed", as_images=True, dtype="float32")[0])[:, None]   # (1797, 1, 8, 8)
     opt = torch.optim.Adam(den.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / schedule_steps)))
@@ -190,17 +217,19 @@ def train_digits_unet(steps: int = 2000, seed: int = 0, channels: int = 16, leve
     return den, log
 
 
-def load_pretrained(dtype: str = "float64") -> tuple[EDMDenoiser, dict]:
+def load_pretrained(dtype: str = "float64", norm: bool = False) -> tuple[EDMDenoiser, dict]:
     """The committed denoiser (weights from ``python -m kexue.diffusion.train_unet``) and its metrics.
 
     The weights were trained and stored in float32; by default they are converted to float64
     (``.double()``), so that samples and losses a chapter shows are the same on every CPU (a
-    float32 network's outputs differ between SIMD paths, e.g. AVX2 and AVX-512).
+    float32 network's outputs differ between SIMD paths, e.g. AVX2 and AVX-512). ``norm``: the
+    variant with GroupNorm decoder blocks (``python -m kexue.diffusion.train_unet --groupnorm``).
     """
     check_choice(dtype, ["float64", "float32"], name="dtype")
-    meta = load_run(METRICS)
-    den = EDMDenoiser(TinyUNet(meta["channels"], meta["levels"]))
-    den.load_state_dict(torch.load(WEIGHTS, weights_only=True))
+    check_choice(norm, [False, True], name="norm")
+    meta = load_run(METRICS_GN if norm else METRICS)
+    den = EDMDenoiser(TinyUNet(meta["channels"], meta["levels"], norm=norm))
+    den.load_state_dict(torch.load(WEIGHTS_GN if norm else WEIGHTS, weights_only=True))
     den.eval()
     return (den.double() if dtype == "float64" else den), meta
 

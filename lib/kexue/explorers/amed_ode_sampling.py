@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from kexue import diffusion as D
-from kexue._validate import check_int_in
+from kexue._validate import check_grid, check_int_in, check_seed
 from kexue.widgets import (PALETTE, Dropdown, Explorer, Slider, frame, line, panel, scatter,
                            vline)
 
@@ -26,9 +26,9 @@ def solvers(n_samples: int = 150, n_paths: int = 6,
     """
     n_samples = check_int_in(n_samples, 10, 2000, name="n_samples")
     n_paths = check_int_in(n_paths, 1, 20, name="n_paths")
-    budgets = [check_int_in(b, 3, 60, name="budgets") for b in budgets]
+    budgets = [check_int_in(b, 3, 60, name="budgets") for b in check_grid(budgets, name="budgets")]
     gm = D.ring_mixture(8, 1.0, 0.1)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     x_train = 80 * rng.standard_normal((300, 2))
     x_test = 80 * rng.standard_normal((n_samples, 2))
     fine = D.karras_sigmas(61)                    # 61 display points per exact path (small JSON)

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from kexue import attention as A
-from kexue._validate import check_int_in, check_positive
+from kexue._validate import check_grid, check_int_in, check_positive
 from kexue.notebook import below
 from kexue.widgets import (PALETTE, Dropdown, Explorer, Slider, bars, frame, hline, line, panel,
                            vline)
@@ -104,8 +104,8 @@ def cost(layers: Sequence[int] = (1, 2, 3), lengths: Sequence[int] = (8, 16, 32,
     recompute decoder's constant peak (:func:`kexue.attention.recompute_peak_floats`).
     """
     d = check_int_in(d, 1, None, name="d")
-    Ns = [check_int_in(n, 1, 6, name="layers") for n in layers]
-    Ts = [check_int_in(T, 4, 4096, name="lengths") for T in lengths]
+    Ns = [check_int_in(n, 1, 6, name="layers") for n in check_grid(layers, name="layers")]
+    Ts = [check_int_in(T, 4, 4096, name="lengths") for T in check_grid(lengths, name="lengths")]
 
     def compute(N: int, T: int) -> dict:
         ts = np.arange(1, T + 1)
@@ -146,7 +146,7 @@ def ram_disk(contexts: Sequence[int] = (1_024, 8_192, 32_768, 131_072, 1_048_576
     (:func:`kexue.attention.config_ram_floats`) is flat; they cross at a context of that many
     tokens, where the post expects the fixed state to start limiting the model.
     """
-    ctx = [check_int_in(c, 1, None, name="contexts") for c in contexts]
+    ctx = [check_int_in(c, 1, None, name="contexts") for c in check_grid(contexts, name="contexts")]
 
     def compute(model: str, t: int) -> dict:
         c = A.MODEL_CONFIGS[model]

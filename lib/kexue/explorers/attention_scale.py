@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from kexue import attention as A
-from kexue._validate import check_int_in, check_positive
+from kexue._validate import check_grid, check_int_in, check_positive, check_seed
 from kexue.widgets import PALETTE, Dropdown, Explorer, Slider, bars, frame, hline, line, panel, vline
 
 __all__ = ["EXPLORERS", "SCORE_CHOICES", "scale"]
@@ -44,8 +44,11 @@ def scale(n_values: Sequence[int] = (64, 256, 1024, 4096, 16384),
     one sampled score vector at the current alpha (uniform -> peaked -> one-hot). alpha is set
     as a multiple of alpha*(n), so one slider serves both distributions.
     """
-    ns = [check_int_in(int(v), 2, None, name="n_values") for v in n_values]
-    rs = [check_positive(float(r), name="ratios") for r in ratios]
+    ns = [check_int_in(v, 2, None, name="n_values") for v in check_grid(n_values, name="n_values")]
+    rs = [check_positive(r, name="ratios") for r in check_grid(ratios, name="ratios")]
+    n_alpha = check_int_in(n_alpha, 2, None, name="n_alpha")
+    budget = check_int_in(budget, 1, None, name="budget")
+    seed = check_seed(seed)
 
     def compute(dist: str, n: int, ratio: float) -> dict:
         label, kind, d = SCORE_CHOICES[dist]

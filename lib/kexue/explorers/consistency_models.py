@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from kexue import diffusion as D
-from kexue._validate import check_int_in
+from kexue._validate import check_grid, check_in_range, check_int_in, check_seed
 from kexue.widgets import PALETTE, Explorer, Slider, frame, line, panel, scatter, vline
 
 
@@ -25,6 +25,9 @@ def crossing(n_paths: int = 10, times: Sequence[float] = (1.0, 0.8, 0.6, 0.4, 0.
     from x1 to the data point, exact (the consistency map f*(., 1)) and by the teacher's Euler
     steps started at the ODE state at time t; the readout is their mean distance.
     """
+    times = [check_in_range(t, 0.0, 1.0, name="times", lo_open=True) for t in check_grid(times, name="times")]
+    steps = [check_int_in(k, 1, None, name="steps") for k in check_grid(steps, name="steps")]
+    seed = check_seed(seed)
     n_paths = check_int_in(n_paths, 1, 40, name="n_paths")
     teacher = D.GaussianMixture([[-1.0], [1.0]], 0.2)
     rng = np.random.default_rng(seed)

@@ -56,7 +56,8 @@ def codec(rd: dict | None = None) -> Explorer:
         img = _strip(x0[:SHOWN], rd["rec"][i, j][:SHOWN])
         right = panel(f"Top: held-out digits; bottom: decoded from {int(rd['bits'][i, j])} bits",
                       "", "", heatmap=heatmap(img, np.arange(img.shape[1] + 1), np.arange(18),
-                                              "pixel", vmin=-1, vmax=1, cmap="gray_r"), legend=False,
+                                              "pixel", vmin=-1, vmax=1, cmap="gray_r",
+                                              aspect="equal"), legend=False,
                       xticks=([], []))
         mse = float(rd["mse"][i, j])
         return frame(left, right, text=f"K = {K}, T = {T}: {T - 1} tokens, {int(rd['bits'][i, j])} bits, "

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from kexue import matrices as M
+from kexue._validate import check_int_in, check_seed
 from kexue.widgets import PALETTE, Dropdown, Explorer, Slider, frame, hline, line, panel
 
 #: The chapter's target: 0.5 N(-2, 0.5^2) + 0.3 N(1, 0.3^2) + 0.2 N(3, 0.8^2).
@@ -20,6 +21,7 @@ def nonnegativity(n_points: int = 121) -> Explorer:
     """Three coefficients, used either as the autocorrelation generators a = (1, a_1, a_2) or
     directly as the series coefficients c = (1, c_1, c_2): f(x) on [-1, 1] with its minimum,
     and the smallest eigenvalue of the 8 x 8 Toeplitz matrix [c_{n-m}]."""
+    n_points = check_int_in(n_points, 2, None, name="n_points")
     x = np.linspace(-1, 1, n_points)
 
     def compute(mode: str, r1: float, phase: float, r2: float) -> dict:
@@ -57,6 +59,9 @@ def fit(n_train: int = 300, seed: int = 3, n_points: int = 161) -> Explorer:
     """N and gamma of a Fourier density fitted to n_train draws from TARGET (penalty gamma int|p'|^2),
     drawn on the real line next to the truth, a Gaussian KDE and a 3-component GMM (EM), with the
     test NLL of each on 20,000 fresh draws."""
+    n_train = check_int_in(n_train, 2, None, name="n_train")
+    seed = check_seed(seed)
+    n_points = check_int_in(n_points, 2, None, name="n_points")
     y = M.mixture_sample(n_train, *TARGET, seed=seed)
     test = M.mixture_sample(20_000, *TARGET, seed=seed + 100)
     grid = np.linspace(-4.5, 6.0, n_points)

@@ -110,7 +110,7 @@ def usage_dashboard(runs: dict | None = None, names: dict | None = None) -> Expl
         m = montage(np.asarray(r["x"]), np.asarray(r["recon"]))
         rec = panel("each digit above its reconstruction", "", "",
                     heatmap=heatmap(m, range(m.shape[1] + 1), range(m.shape[0] + 1), "pixel",
-                                    vmin=0, vmax=1), legend=False)
+                                    vmin=0, vmax=1, cmap="gray_r", aspect="equal"), legend=False)
         used = int((counts > 0).sum())
         text = (f"used {used}/{K} = {100 * used / K:.1f}% · perplexity {r['perplexity']:.1f} · "
                 f"recon MSE {r['mse']:.4f}")

@@ -63,12 +63,14 @@ def completion() -> Explorer:
         mask[rows] = 1.0
         no_ticks = ([], [])
         left = panel(f"The {r} pixels read from every image (rows R)", "", "", xticks=no_ticks, legend=False,
-                     heatmap=heatmap(mask.reshape(8, 8)[::-1], np.arange(9), np.arange(9), "read", vmin=0, vmax=1))
+                     heatmap=heatmap(mask.reshape(8, 8)[::-1], np.arange(9), np.arange(9), "read", vmin=0, vmax=1,
+                                             cmap="gray_r", aspect="equal"))
         pairs = np.vstack([M[:, shown[:3]].T, recon[:3], M[:, shown[3:]].T, recon[3:]])
         mos = _mosaic(pairs, 3)
         mid = panel("Six digits (rows 1, 3) and C U R (rows 2, 4)", "", "", xticks=no_ticks, legend=False,
                     heatmap=heatmap(mos, np.arange(mos.shape[1] + 1), np.arange(mos.shape[0] + 1),
-                                    "ink (C U R clipped to [0, 1])", vmin=0, vmax=1))
+                                    "ink (C U R clipped to [0, 1])", vmin=0, vmax=1, cmap="gray_r",
+                                    aspect="equal"))
         curves = error_curves(core)
         series = [line(RANKS, curves[m], n, color=PALETTE[i]) for i, (m, n) in enumerate(zip(METHODS, NAMES))]
         series.append(line(RANKS, curves["SVD floor"], "SVD floor", color=PALETTE[7], dash=True))

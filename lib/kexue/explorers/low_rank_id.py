@@ -85,11 +85,13 @@ def skeleton() -> Explorer:
         ph, pw = tiles.shape
         no_ticks = ([], [])
         left = panel(f"The {r} skeleton image{'s' if r > 1 else ''}", "", "", xticks=no_ticks,
-                     heatmap=heatmap(tiles, np.arange(pw + 1), np.arange(ph + 1), "ink", vmin=0, vmax=1),
+                     heatmap=heatmap(tiles, np.arange(pw + 1), np.arange(ph + 1), "ink", vmin=0, vmax=1,
+                                     cmap="gray_r", aspect="equal"),
                      legend=False)
         bh, bw = both.shape
         mid = panel("Six digits (rows 1, 3) and C Z (rows 2, 4)", "", "", xticks=no_ticks,
-                    heatmap=heatmap(both, np.arange(bw + 1), np.arange(bh + 1), "ink", vmin=0, vmax=1),
+                    heatmap=heatmap(both, np.arange(bw + 1), np.arange(bh + 1), "ink", vmin=0, vmax=1,
+                                    cmap="gray_r", aspect="equal"),
                     legend=False)
         curves = error_curves()
         right = panel("How close to the best rank-r error?", "r (columns kept)", "ID error / SVD floor",

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from kexue import attention as A
-from kexue._validate import check_int_in
+from kexue._validate import check_grid, check_int_in
 from kexue.widgets import PALETTE, Dropdown, Explorer, Slider, bars, frame, heatmap, hline, panel
 
 __all__ = ["EXPLORERS", "kv_cache", "head_sharing"]
@@ -23,8 +23,8 @@ def kv_cache(contexts: Sequence[int] = (1024, 4096, 16384, 32768, 65536, 131072)
     preset's d_c, d_r; 512 and 64 as in DeepSeek-V2 where it has none), with the 80 GB of one
     accelerator as a line. Presets: :data:`kexue.attention.MODEL_CONFIGS`.
     """
-    ctxs = [check_int_in(int(c), 1, None, name="contexts") for c in contexts]
-    bs = [check_int_in(int(b), 1, None, name="batches") for b in batches]
+    ctxs = [check_int_in(c, 1, None, name="contexts") for c in check_grid(contexts, name="contexts")]
+    bs = [check_int_in(b, 1, None, name="batches") for b in check_grid(batches, name="batches")]
     kinds = ["mha", "gqa", "mqa", "mla"]
 
     def compute(preset: str, context: int, batch: int, dtype: str) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kexue._validate import check_grid, check_int_in, check_seed
 from kexue.moe import geometry as G
 from kexue.widgets import PALETTE, Dropdown, Explorer, Slider, bars, frame, line, panel, scatter
 
@@ -14,6 +15,10 @@ N_TOY = 8
 
 def norm_rule(dims=(2, 3, 8, 32, 128), seeds=(0, 1, 2, 3, 4)) -> Explorer:
     """Eight random experts in R^d: which k does the norm rule keep, which k are best?"""
+    dims = [check_int_in(d, 1, None, name="dims") for d in check_grid(dims, name="dims")]
+    seeds = [check_seed(s, name="seeds") for s in check_grid(seeds, name="seeds")]
+    if 2 not in dims or 0 not in seeds:        # the sliders' defaults
+        raise ValueError(f"dims must contain 2 and seeds 0 (the defaults), got {dims} and {seeds}")
     def compute(d: int, k: int, seed: int) -> dict:
         V = G.random_experts(1, N_TOY, int(d), seed=int(seed))[0]               # (8, d)
         norms = np.linalg.norm(V, axis=1)

@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from kexue import attention as A
+from kexue._validate import check_grid, check_int_in
 from kexue.widgets import PALETTE, Dropdown, Explorer, Slider, bars, frame, heatmap, hline, panel, scatter, vline
 
 __all__ = ["EXPLORERS", "LAYOUT_NAMES", "layout", "score_map"]
@@ -30,6 +31,10 @@ def layout(Ls: Sequence[int] = (2, 5), sizes: Sequence[int] = (1, 2, 3, 4),
     and every token (:func:`kexue.attention.layout_scores`). Readout: the gaps before and after
     the visual block and its equivalent token count (:func:`kexue.attention.modality_gaps`).
     """
+    Ls = [check_int_in(v, 1, None, name="Ls") for v in check_grid(Ls, name="Ls")]
+    sizes = [check_int_in(v, 1, None, name="sizes") for v in check_grid(sizes, name="sizes")]
+    frames = [check_int_in(v, 1, None, name="frames") for v in check_grid(frames, name="frames")]
+    right = check_int_in(right, 1, None, name="right")
     def compute(L, h, w, t, scheme):
         vis = ("image", h, w) if t == 1 else ("video", t, h, w)
         lay = A.layout_positions([("text", L), vis, ("text", right)], scheme)
@@ -63,6 +68,8 @@ def layout(Ls: Sequence[int] = (2, 5), sizes: Sequence[int] = (1, 2, 3, 4),
 def score_map(sizes: Sequence[int] = (2, 3, 4), text: int = 3) -> Explorer:
     """The (N, N) RoPE score map of text + n x n image + text, per scheme
     (:func:`kexue.attention.layout_scores`)."""
+    sizes = [check_int_in(v, 1, None, name="sizes") for v in check_grid(sizes, name="sizes", min_len=2)]
+    text = check_int_in(text, 1, None, name="text")
     def compute(n, scheme):
         lay = A.layout_positions([("text", text), ("image", n, n), ("text", text)], scheme)
         S = A.layout_scores(lay, scheme)

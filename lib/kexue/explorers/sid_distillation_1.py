@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from kexue import diffusion as D
+from kexue._validate import check_seed
 from kexue.widgets import PALETTE, Explorer, Slider, bars, frame, hline, line, panel, vline
 
 #: Data N(MU, S^2 I) and the student's offset B: the chapter's Gaussian example.
@@ -22,6 +23,7 @@ def identities(seed: int = 0) -> Explorer:
     +-2 standard errors, for the affine student a z + b at time t with N samples. Middle: the
     closed-form L1 against the scale a. Right: the two derivatives of E|psi*|^2 (psi* following
     the student, or frozen) against a."""
+    seed = check_seed(seed)
     a_grid = np.linspace(0.2, 2.0, 46)
 
     def compute(a: float, t: float, n: int) -> dict:

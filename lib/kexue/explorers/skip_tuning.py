@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from kexue import diffusion as D
+from kexue._validate import check_seed
 from kexue.widgets import PALETTE, Dropdown, Explorer, Slider, frame, heatmap, hline, line, panel, scatter
 
 
@@ -34,6 +35,7 @@ def skip_tuning(den: D.EDMDenoiser | None = None, sweep: dict | None = None, see
     its seeds) for the samplers in :data:`SHOWN` (all of the sweep's if it has none of them), the current point marked, and the real-vs-real floor. Defaults: the committed
     network (:func:`kexue.diffusion.load_pretrained`) and sweep (:func:`kexue.diffusion.load_sweep`).
     """
+    seed = check_seed(seed)
     den = D.load_pretrained()[0] if den is None else den
     sweep = D.load_sweep() if sweep is None else sweep
     keys = list(sweep["fd"])
@@ -49,7 +51,8 @@ def skip_tuning(den: D.EDMDenoiser | None = None, sweep: dict | None = None, see
             x = D.sample_digits(den, x_T, sampler)[:, 0].double().numpy()       # (16, 8, 8)
         name = D.SAMPLER_NAMES[sampler]
         left = panel(f"{name}, ρ_bottom = {rho:g}", "", "",
-                     heatmap=heatmap(np.round(mosaic(x), 2), edges, edges, vmin=-1.0, vmax=1.0, cmap="gray_r"),
+                     heatmap=heatmap(np.round(mosaic(x), 2), edges, edges, vmin=-1.0, vmax=1.0, cmap="gray_r",
+                                     aspect="equal"),
                      legend=False)
         series = [line(rhos, [sweep["fd"][(sm, r)] for r in rhos], D.SAMPLER_NAMES[sm],
                        color=PALETTE[i], dash=sm != sampler) for i, sm in enumerate(samplers)]

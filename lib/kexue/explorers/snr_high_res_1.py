@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from kexue import diffusion as D
-from kexue._validate import check_int_in
+from kexue._validate import check_grid, check_int_in
 from kexue.widgets import PALETTE, Dropdown, Explorer, Slider, frame, hline, line, panel, scatter
 
 BASE_NAMES = {"cosine": "cosine (clipped to ±15)", "linear": "linear β (DDPM, T = 1000)"}
@@ -25,7 +25,7 @@ def schedules(factors: Sequence[int] = (1, 2, 4, 8, 16), n_t: int = 201) -> Expl
     sigma' = s sigma / (1 + (s - 1) sigma) for 20 steps. Readout: where the shifted schedule
     reaches SNR 1.
     """
-    factors = [check_int_in(f, 1, 1024, name="factors") for f in factors]
+    factors = [check_int_in(f, 1, 1024, name="factors") for f in check_grid(factors, name="factors")]
     n_t = check_int_in(n_t, 11, 2001, name="n_t")
     t = np.linspace(0, 1, n_t)
     sig = np.linspace(1, 0, 21)

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from kexue import diffusion as D
-from kexue._validate import check_int_in, check_real
+from kexue._validate import check_grid, check_int_in, check_real, check_seed
 from kexue.widgets import PALETTE, Explorer, Slider, frame, heatmap, line, panel, vline
 
 METHODS = {"naive": "naive (low-res model at high res)", "upsampled": "low-res sample, upsampled",
@@ -28,15 +28,15 @@ def upsample_guidance(n: int = 32, ws: Sequence[float] = (-1.0, -0.5, 0.0, 0.2, 
     (k <= N/(2s)) and the fine band.
     """
     n = check_int_in(n, 8, 128, name="n")
-    ws = [check_real(v, name="ws") for v in ws]
-    factors = [check_int_in(f, 2, n // 2, name="factors") for f in factors]
+    ws = [check_real(v, name="ws") for v in check_grid(ws, name="ws")]
+    factors = [check_int_in(f, 2, n // 2, name="factors") for f in check_grid(factors, name="factors")]
     for f in factors:
         if n % f:
             raise ValueError(f"factors must divide n = {n}, got {f}")
     n_samples = check_int_in(n_samples, 1, 5000, name="n_samples")
     steps = check_int_in(steps, 2, 1000, name="steps")
     P = D.gp_spectrum(n, "bandpass", k0=2.0, width=0.6)
-    x_T = np.random.default_rng(seed).standard_normal((n_samples, n, n))
+    x_T = np.random.default_rng(check_seed(seed)).standard_normal((n_samples, n, n))
     ts = np.linspace(0.98, 0.0, steps + 1)
     k, truth = D.radial_spectrum(P)
     edges = np.arange(n + 1)
@@ -48,7 +48,8 @@ def upsample_guidance(n: int = 32, ws: Sequence[float] = (-1.0, -0.5, 0.0, 0.2, 
         res = cache[(s, w)]
         names = {**METHODS, "ug": f"upsample guidance, w = {w:g}"}
         pans = [panel(names[key], "x", "y", heatmap=heatmap(np.round(res[key][0], 3), edges, edges,
-                                                            vmin=-3.0, vmax=3.0))
+                                                            vmin=-3.0, vmax=3.0, cmap="gray",
+                                                            aspect="equal"))
                 for key in METHODS]
         series = [line(k[1:], truth[1:], "truth", color="#000000")]
         for i, key in enumerate(METHODS):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from kexue import probability as P
-from kexue._validate import as_float_array, check_in_range, check_int_in, check_positive
+from kexue._validate import as_float_array, check_grid, check_in_range, check_int_in, check_positive
 from kexue.widgets import PALETTE, Dropdown, Explorer, Slider, bars, frame, panel
 
 #: Display names of the maps of :data:`kexue.probability.ZOO_MAPS`.
@@ -29,9 +29,9 @@ def distribution_zoo(x: Any = (2.0, 1.4, 1.0, 0.6, 0.2, -0.3, -0.8, -1.5),
     """
     xs, _ = as_float_array(x, name="x", min_ndim=1, max_ndim=1)
     xs = np.sort(np.asarray(xs))[::-1]
-    taus = [check_positive(float(t), name="taus") for t in taus]
-    alphas = [check_in_range(float(a), 1.0, 2.0, name="alphas") for a in alphas]
-    ks = [check_int_in(int(k), 1, xs.size, name="ks") for k in ks]
+    taus = [check_positive(t, name="taus") for t in check_grid(taus, name="taus")]
+    alphas = [check_in_range(a, 1.0, 2.0, name="alphas") for a in check_grid(alphas, name="alphas")]
+    ks = [check_int_in(k, 1, xs.size, name="ks") for k in check_grid(ks, name="ks")]
 
     def compute(name: str, tau: float, alpha: float, k: int) -> dict:
         p = P.zoo_map(xs, name, tau, alpha, k)

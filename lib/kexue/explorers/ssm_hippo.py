@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from kexue import matrices as M
+from kexue._validate import check_int_in
 from kexue.widgets import PALETTE, Dropdown, Explorer, Slider, bars, frame, line, panel, vline
 
 
@@ -39,6 +40,7 @@ def memory(n_points: int = 60) -> Explorer:
     The memory runs from t = 0 (LegS from 1e-3, with its exact state there) with u = 0 before 0.
     For the Fourier windows N is rounded to frequencies |n| <= N // 2 (state size 2(N//2)+1).
     """
+    n_points = check_int_in(n_points, 2, None, name="n_points")
     kind = {v: (m, sc) for v, _, m, sc in MEMORIES}
     cache: dict = {}
 

@@ -104,7 +104,7 @@ def gradient_field_explorer(g: Sequence[float] = (1.0, 0.4), grid: int = 8,
     return Explorer(controls, compute, name="vq-gradient-field")
 
 
-def shown_steps(steps: Sequence[int], dense_until: int = 100, every: int = 50) -> list[int]:
+def shown_steps(steps: Sequence[int], dense_until: int = 100, every: int = 100) -> list[int]:
     """Indices of the recorded steps a curve shows: all up to `dense_until` (the early dynamics),
     then every `every` steps, and the last one (keeps the precomputed frames small)."""
     return [i for i, st in enumerate(steps)
@@ -129,8 +129,9 @@ def training_curves_explorer(runs: dict | None = None) -> Explorer:
     except (IndexError, ValueError):
         raise ValueError("runs must have keys vq-<init>-<grad>-g<gamma>") from None
     inits = [i for i in C.INITS if any(p[0] == i for p in parsed.values())]
-    gammas = sorted({p[2] for p in parsed.values()}, reverse=True)
     seeds = sorted({s for _, s in runs})
+    # the weights run with both estimators (rotation-only weights have nothing to compare with)
+    gammas = sorted({p[2] for p in parsed.values() if p[1] == "ste"}, reverse=True)
     keys = {(i, g): f"vq-{i}-{{grad}}-g{g}" for i in inits for g in gammas}
     if any((keys[i, g].format(grad=gr), s) not in runs for i in inits for g in gammas
            for gr in ("ste", "rotation") for s in seeds):

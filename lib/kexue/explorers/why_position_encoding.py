@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from kexue import attention as A
-from kexue._validate import check_int_in
+from kexue._validate import check_grid, check_int_in
 from kexue.notebook import below
 from kexue.widgets import PALETTE, Dropdown, Explorer, Slider, bars, frame, line, panel, scatter, vline
 
@@ -75,6 +75,11 @@ def variance(ds: Sequence[int] = (16, 64, 256, 1024, 4096), heads: Sequence[int]
     :func:`kexue.attention.estimates_from_row_square_sums`): where they overlap, the two
     positions cannot be told apart.
     """
+    ds = [check_int_in(v, 1, None, name="ds") for v in check_grid(ds, name="ds")]
+    heads = [check_int_in(v, 1, None, name="heads") for v in check_grid(heads, name="heads")]
+    ns = [check_int_in(v, 1, None, name="ns") for v in check_grid(ns, name="ns")]
+    draws = check_int_in(draws, 1, None, name="draws")
+    hist_draws = check_int_in(hist_draws, 1, None, name="hist_draws")
     L = check_int_in(L, 4, None, name="L")
     h_max = max(heads)
 

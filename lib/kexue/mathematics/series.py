@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 from scipy import integrate
 
-from .._validate import check_int_in, check_positive, check_real
+from .._validate import check_instance, check_int_in, check_positive, check_real
 
 __all__ = ["Summand", "power", "log_power", "exp_decay", "sin2_pi", "spike_train",
            "SUMMANDS", "terms", "partial_sums", "series_sum", "integral", "sandwich",
@@ -47,6 +47,14 @@ class Summand:
     start: int = 1
     monotone: bool = True
     tex: str = ""
+
+    def __post_init__(self) -> None:
+        for key in ("name", "tex"):
+            check_instance(getattr(self, key), str, name=key)
+        check_instance(self.f, Callable, name="f")
+        if self.F is not None:
+            check_instance(self.F, Callable, name="F")
+        check_int_in(self.start, 1, None, name="start")          # series start at n = 1 or later
 
 
 def power(p: float) -> Summand:

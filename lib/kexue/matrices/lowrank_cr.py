@@ -291,9 +291,9 @@ def coherent_factors(n: int, l: int, m: int, coherence: float, seed=0,
     """
     if not isinstance(mixed_signs, (bool, np.bool_)):
         raise ValueError(f"mixed_signs must be True or False, got {mixed_signs!r}")
-    l = check_int_in(l, 1, None, name="l")
-    n = check_int_in(n, l + 1, None, name="n")
-    m = check_int_in(m, l + 1, None, name="m")
+    n = check_int_in(n, 2, None, name="n")
+    m = check_int_in(m, 2, None, name="m")
+    l = check_int_in(l, 1, min(n, m) - 1, name="l")        # l directions + the shared one
     c = check_in_range(coherence, 0.0, 1.0, name="coherence", hi_open=True)
     rng = _generator(seed)
     Qx, _ = np.linalg.qr(rng.normal(size=(n, l + 1)))          # l directions + the shared one

@@ -168,7 +168,8 @@ def subset_error(V, idx):
     if t:
         V = V.detach().cpu().numpy()
     if np.ndim(idx) != V.ndim - 1 or tuple(np.shape(idx)[:-1]) != V.shape[:-2]:
-        raise ValueError(f"idx must have shape {V.shape[:-2]} + (k,), got {tuple(np.shape(idx))}")
+        raise ValueError(f"idx must have shape {V.shape[:-2]} + (k,) (the leading axes of V, "
+                         f"shape {V.shape}), got {tuple(np.shape(idx))}")
     m = _mask(idx, V.shape[-2], V)
     total = V.sum(-2)                                            # sum_i v_i
     tn = np.linalg.norm(total, axis=-1)
@@ -455,7 +456,8 @@ def digits_expert_study(n: int = 16, seed: int = 0, n_best: int = 30, hidden: in
     seed = check_int_in(seed, 0, None, name="seed")
     if hidden % n:
         raise ValueError(f"n must divide hidden = {hidden}, got {n}")
-    n_best = check_int_in(n_best, 0, None, name="n_best")
+    n_rows = len(digits("unit")[1])
+    n_best = check_int_in(n_best, 1, n_rows - n_rows // 2, name="n_best")   # the test half's rows
     max_subsets = check_int_in(max_subsets, 1, None, name="max_subsets")
     return {key: (v.copy() if isinstance(v, np.ndarray) else v)
             for key, v in _study(n, seed, n_best, hidden, max_subsets).items()}

@@ -1,6 +1,7 @@
 """Probability maps (chapters probability/softmax-alternatives and probability/smooth-topk).
 
 ``softmax``: sigmoid, softmax and its substitutes (sparse maps, perturb-max, entmax);
+``esp``: log e_k(exp(x)) and the GradTopK programmes;
 ``topk``: smooth approximations of Top-k. Chapters import the part as ``P``:
 ``from kexue import probability as P``.
 """
@@ -12,8 +13,9 @@ from .softmax import (NOISES, ZOO_MAPS, entmax15, entmax_bisect, logsumexp,
                       taylor_softmax, zoo_map, accuracy_loss, LINEAR_LOSSES,
                       fit_linear_classifier, am_softmax_loss, cosine_softmax_max_prob,
                       fit_cosine_classifier, taylor_features, taylor_linear_attention)
+from .esp import log_esp, log_esp_brute
 from .topk import (METHOD_F, THRESHOLD_FS, TOPK_METHODS, ThreTopK, grad_topk, hard_topk,
-                   log_esp, log_esp_brute, naive_grad_topk_recurrence, smooth_topk, su_iteration,
+                   naive_grad_topk_recurrence, smooth_topk, su_iteration,
                    thre_topk, thre_topk_lambda, thre_topk_lambda_grad, threshold_f,
                    threshold_f_prime, topk_l1_distance, weighted_softmax_iteration)
 

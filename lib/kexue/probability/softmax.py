@@ -19,8 +19,8 @@ from scipy import stats
 
 from .._validate import (as_float_array, as_float_ndarray, as_float_tensor, check_choice,
                          check_class_indices, check_in_range, check_int_in, check_nonnegative,
-                         check_positive,
-                         check_real, check_shape, check_tensor, like_input)
+                         check_positive, check_real, check_shape, check_tensor, like_input,
+                         as_int_array, check_instance, check_seed)
 
 __all__ = ["sigmoid", "softmax", "logsumexp", "softmax_jacobian", "taylor_softmax",
            "sparse_softmax", "sparse_softmax_loss", "NOISES", "perturb_max", "perturb_max_mc",
@@ -85,7 +85,7 @@ def taylor_softmax(x: Any, k: int = 2):
     Chapter softmax-alternatives, Taylor softmax. Heavier-tailed than softmax; neither monotone
     (f_2 decreases for x < -1) nor shift invariant.
     """
-    k = check_int_in(k, 2, None, name="k")
+    k = check_int_in(k, 2, 170, name="k")             # 171! overflows float64
     if k % 2:
         raise ValueError(f"k must be a positive even integer (f_k > 0 only then), got {k}")
     t, is_torch = as_float_tensor(x, name="x")
@@ -125,7 +125,7 @@ def sparse_softmax_loss(x: Any, target: Any, k: int):
     """
     t, is_torch = as_float_tensor(x, name="x")
     k = check_int_in(k, 1, t.shape[-1], name="k")
-    tt = check_class_indices(target, t.shape[-1], t.shape[:-1])
+    tt = check_class_indices(as_int_array(target, name="target")[0], t.shape[-1], t.shape[:-1])
     idx = t.topk(k, dim=-1).indices
     mask = torch.zeros_like(t, dtype=torch.bool).scatter(-1, idx, True)
     mask = mask.scatter(-1, tt.unsqueeze(-1), True)
@@ -252,7 +252,7 @@ def sparsemax_loss(x: Any, target: Any):
     Chapter softmax-alternatives (the sparsemax loss of Martins & Astudillo). numpy or torch.
     """
     t, is_torch = as_float_tensor(x, name="x")
-    tt = check_class_indices(target, t.shape[-1], t.shape[:-1])
+    tt = check_class_indices(as_int_array(target, name="target")[0], t.shape[-1], t.shape[:-1])
     z, _ = _minus_row_max(t)                 # L(x + c) = L(x): evaluate at x - max
     lam, _ = _sparsemax_lambda(z)
     on = z > lam                             # where, not a 0/1 product: z^2 may be inf off S
@@ -343,7 +343,7 @@ def relu_exp_gap(beta: float, lo: float = -3.0, hi: float = 1.0, n: int = 40001)
     Chapter softmax-alternatives: beta = 1 is sparsemax's relu(1 + t), beta -> 0 recovers e^t.
     """
     beta = check_in_range(beta, 0.0, 1.0, name="beta", lo_open=True)
-    t = np.linspace(check_real(lo, name="lo"), check_real(hi, name="hi"), n)
+    t = np.linspace(check_real(lo, name="lo"), check_real(hi, name="hi"), check_int_in(n, 2, None, name="n"))
     return float(np.abs(np.maximum(1 + beta * t, 0.0) ** (1 / beta) - np.exp(t)).max())
 
 
@@ -355,7 +355,7 @@ def stopgrad_surrogate_loss(p: torch.Tensor, x: torch.Tensor, target: Any) -> to
     :func:`naive_stopgrad_loss_post`).
     """
     p, x = surrogate_inputs(p, x)
-    tt = check_class_indices(target, x.shape[-1], x.shape[:-1])
+    tt = check_class_indices(as_int_array(target, name="target")[0], x.shape[-1], x.shape[:-1])
     onehot = torch.nn.functional.one_hot(tt, x.shape[-1]).to(x.dtype)
     return ((p - onehot).detach() * x).sum(-1)
 
@@ -366,7 +366,7 @@ def naive_stopgrad_loss_post(p: torch.Tensor, x: torch.Tensor, target: Any) -> t
     Kept for the demonstration (chapter softmax-alternatives erratum); do not train with it.
     """
     p, x = surrogate_inputs(p, x)
-    tt = check_class_indices(target, x.shape[-1], x.shape[:-1])
+    tt = check_class_indices(as_int_array(target, name="target")[0], x.shape[-1], x.shape[:-1])
     onehot = torch.nn.functional.one_hot(tt, x.shape[-1]).to(x.dtype)
     return ((p - onehot) * x.detach()).sum(-1)
 
@@ -385,6 +385,8 @@ def zoo_map(x: Any, name: str, tau: float = 1.0, alpha: float = 1.5, k: int = 3)
     check_choice(name, ZOO_MAPS, name="name")
     tau = check_positive(tau, name="tau")
     z = as_float_ndarray(x, name="x", min_ndim=1, max_ndim=1) / tau
+    check_in_range(alpha, 1.0, 2.0, name="alpha")          # checked whatever the map (entmax's)
+    check_int_in(k, 1, z.size, name="k")                   # (sparse softmax's top k)
     if name == "softmax":
         return softmax(z)
     if name == "taylor":
@@ -413,7 +415,7 @@ def accuracy_loss(x: Any, target: Any):
     times p_t, so it fades exactly where the model is wrong (p_t small).
     """
     t, is_torch = as_float_tensor(x, name="x")
-    tt = check_class_indices(target, t.shape[-1], t.shape[:-1])
+    tt = check_class_indices(as_int_array(target, name="target")[0], t.shape[-1], t.shape[:-1])
     return like_input(-torch.softmax(t, -1).gather(-1, tt.unsqueeze(-1)).squeeze(-1), is_torch)
 
 
@@ -446,7 +448,7 @@ def fit_linear_classifier(X: Any, y: Any, loss: str = "ce", steps: int = 150, lr
     (step, mean loss, ||W||, ||grad W||) at each step listed in ``checkpoints``.
     """
     Xa = as_float_ndarray(X, name="X", min_ndim=2)
-    ya = np.asarray(y)
+    ya = np.asarray(as_int_array(y, name="y")[0])
     if ya.shape != Xa.shape[:-1] or not np.issubdtype(ya.dtype, np.integer) or ya.min() < 0:
         raise ValueError(f"y must hold non-negative integer labels of shape {Xa.shape[:-1]}, got {ya.shape}")
     check_choice(loss, LINEAR_LOSSES, name="loss")
@@ -456,8 +458,9 @@ def fit_linear_classifier(X: Any, y: Any, loss: str = "ce", steps: int = 150, lr
     n_cls = int(ya.max()) + 1
     k = check_int_in(k, 1, None, name="k")
     k = min(k, n_cls)
+    check_instance(checkpoints, (tuple, list, range), name="checkpoints")
     onehot = np.eye(n_cls)[ya]
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     W = rng.standard_normal(Xa.shape[:-2] + (Xa.shape[-1], n_cls)) * init_scale
     b = np.zeros(Xa.shape[:-2] + (1, n_cls))
     n = Xa.shape[-2]
@@ -482,7 +485,7 @@ def am_softmax_loss(cos: Any, target: Any, m: float = 0.35, tau: float = 0.1):
     t, is_torch = as_float_tensor(cos, name="cos")
     if (t.abs() > 1 + 1e-9).any():
         raise ValueError("cos must hold cosines, entries in [-1, 1]")
-    tt = check_class_indices(target, t.shape[-1], t.shape[:-1])
+    tt = check_class_indices(as_int_array(target, name="target")[0], t.shape[-1], t.shape[:-1])
     m = check_nonnegative(m, name="m")
     tau = check_positive(tau, name="tau")
     z = (t - m * torch.nn.functional.one_hot(tt, t.shape[-1]).to(t.dtype)) / tau
@@ -513,7 +516,10 @@ def fit_cosine_classifier(X: Any, y: Any, m: float = 0.0, tau: float = 0.1, dim:
     Returns (E, C), detached.
     """
     Xt, _ = as_float_tensor(X, name="X", min_ndim=2)
-    yt = check_class_indices(y, int(np.asarray(y).max()) + 1, tuple(Xt.shape[:-1]))
+    ya, _ = as_int_array(y, name="y")
+    check_shape(ya, tuple(Xt.shape[:-1]), name="y")
+    yt = check_class_indices(ya, int(ya.max()) + 1, tuple(Xt.shape[:-1]), name="y")
+    seed = check_seed(seed)
     dim = check_int_in(dim, 1, None, name="dim")
     steps = check_int_in(steps, 1, None, name="steps")
     lr = check_positive(lr, name="lr")

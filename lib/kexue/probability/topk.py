@@ -10,7 +10,6 @@ on that scaled axis.
 """
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from typing import Any, Callable
@@ -20,8 +19,9 @@ import torch
 
 from .._validate import (as_float_array, as_float_ndarray, as_float_tensor, check_choice,
                          check_int_in, check_positive, like_input)
+from .esp import GradTopK, _close_gaps, log_esp_brute
 
-__all__ = ["hard_topk", "log_esp", "log_esp_brute", "grad_topk", "naive_grad_topk_recurrence",
+__all__ = ["hard_topk", "grad_topk", "naive_grad_topk_recurrence",
            "THRESHOLD_FS", "threshold_f", "threshold_f_prime", "ThreTopK", "thre_topk",
            "thre_topk_lambda", "thre_topk_lambda_grad", "su_iteration",
            "weighted_softmax_iteration", "TOPK_METHODS", "METHOD_F", "smooth_topk",
@@ -66,181 +66,13 @@ def hard_topk(x: Any, k: int, warn_ties: bool = True):
 # ----------------------------------------------------------------------------------------------
 
 
-def log_esp(x: Any, k: int):
-    """log e_k(exp(x_1), ..., exp(x_n)) = log sum_{|S|=k} exp(sum_{i in S} x_i) = log Z_k.
-
-    torch (numpy accepted, numpy returned). Dynamic programme over the entries, in log space and
-    with additions only: E_j <- logaddexp(E_j, E_{j-1} + x_i), E_0 = 0, so it never subtracts and
-    stays finite at any scale; O(n k) time. Differentiable by autograd; its gradient is GradTopK.
-    Chapter smooth-topk, eq. (log Z_k).
-    """
-    t, is_torch = as_float_tensor(x, name="x")
-    n = t.shape[-1]
-    k = check_int_in(k, 1, n, name="k")
-    batch = t.shape[:-1]
-    # E[..., j] = log e_j(first i entries); entries j > i are -inf and never enter logaddexp
-    # (its first and second derivatives at -inf are NaN): E_{i+1} is first set by an addition.
-    E = torch.full((*batch, k + 1), -math.inf, dtype=t.dtype, device=t.device)
-    E = torch.cat([torch.zeros((*batch, 1), dtype=t.dtype, device=t.device), E[..., 1:]], -1)
-    for i in range(n):
-        xi = t[..., i:i + 1]
-        m = min(i, k)                                     # E_0..E_m are finite before step i
-        parts = [E[..., :1], torch.logaddexp(E[..., 1:m + 1], E[..., :m] + xi)]
-        if i + 1 <= k:                                    # first finite value of E_{i+1}
-            parts.append(E[..., i:i + 1] + xi)
-        parts.append(E[..., m + 1 + (i + 1 <= k):])
-        E = torch.cat(parts, dim=-1)
-    return like_input(E[..., k], is_torch)
-
-
-def log_esp_brute(x: Any, k: int):
-    """log Z_k = logsumexp over all C(n, k) subsets S of sum_{i in S} x_i: the reference for
-    :func:`log_esp` at small n (chapter smooth-topk). numpy or torch (the kind it was given,
-    differentiable); refuses more than 200,000 subsets."""
-    t, is_torch = as_float_tensor(x, name="x")
-    n = t.shape[-1]
-    k = check_int_in(k, 1, n, name="k")
-    if math.comb(n, k) > 200_000:
-        raise ValueError(f"k: brute force over C({n}, {k}) = {math.comb(n, k)} subsets is too "
-                         "many (limit 200000); use method='dp'")
-    idx = torch.tensor(list(itertools.combinations(range(n), k)), dtype=torch.long)  # (C, k)
-    sums = t[..., idx].sum(-1)                                                        # (..., C)
-    return like_input(torch.logsumexp(sums, dim=-1), is_torch)
-
-
-def _grad_topk_dp(z: torch.Tensor, k: int, v: torch.Tensor | None = None,
-                  p: torch.Tensor | None = None, chunk: int = 128) -> torch.Tensor:
-    """GradTopK p = Z_{k,i} / Z_k of rows z (B, n), 1 <= k < n; or, given v (B, n) and that p,
-    the product H v of the Jacobian dp/dz (symmetric: the Hessian of log Z_k) with v.
-
-    Two dynamic programmes in log space, with additions only (nothing cancels):
-    forward  F_i[j] = log e_j(z_1..z_{i-1}), j < k   (stored, one (B, k) slab per i);
-    reverse  R_i[a] = log e_{k-1-a}(z_{i+1}..z_n)   (running, reversed index; kept for a chunk
-    of positions at a time), then L_i = lse_a(F_i[a] + R_i[a]) = log e_{k-1}(z without z_i) and
-    p_i = exp(z_i + L_i - log Z_k), since Z_{k,i} = e^{z_i} e_{k-1}(z without z_i).
-    With v, both programmes carry their directional derivatives (forward mode): the derivative
-    of logaddexp(a, b) is (1 - w) da + w db with w = e^{b - logaddexp(a, b)}, and
-    (H v)_i = p_i (v_i + sum_a s_a (dF_i[a] + dR_i[a]) - p . v), s = softmax_a(F_i + R_i).
-    Entries still -inf (e_j of fewer than j numbers) never enter logaddexp: the first finite
-    value of each is set by an addition, so no -inf - -inf appears anywhere. Buffers are
-    allocated once; O(n k) time, O(n k) memory per row.
-    """
-    B, n = z.shape
-    tan = v is not None
-    zt = z.t().contiguous()                                    # (n, B): rows by position
-    vt = v.t().contiguous() if tan else None
-    F = z.new_empty((n, B, k))
-    dF = z.new_empty((n, B, k)) if tan else None
-    E = z.new_full((B, k + 1), -math.inf)
-    E[:, 0] = 0.0
-    dE = z.new_zeros((B, k + 1)) if tan else None
-    for i in range(n):
-        F[i] = E[:, :k]
-        if tan:
-            dF[i] = dE[:, :k]
-        m = min(i, k)                                          # E_0..E_m finite before step i
-        if i + 1 <= k:                                         # first finite value of E_{i+1}
-            E[:, i + 1] = E[:, i] + zt[i]
-            if tan:
-                dE[:, i + 1] = dE[:, i] + vt[i]
-        if m >= 1:
-            a, b = E[:, 1:m + 1], E[:, :m] + zt[i].unsqueeze(-1)
-            new = torch.logaddexp(a, b)
-            if tan:
-                w = torch.exp(b - new)
-                dE[:, 1:m + 1] += w * (dE[:, :m] + vt[i].unsqueeze(-1) - dE[:, 1:m + 1])
-            E[:, 1:m + 1] = new
-    log_z = E[:, k]
-    chunk = min(chunk, n)
-    L = z.new_empty((n, B))
-    dL = z.new_empty((n, B)) if tan else None
-    Rc = z.new_empty((chunk, B, k))
-    dRc = z.new_empty((chunk, B, k)) if tan else None
-    R = z.new_full((B, k), -math.inf)
-    R[:, k - 1] = 0.0
-    dR = z.new_zeros((B, k)) if tan else None
-    for i in range(n - 1, -1, -1):
-        s0 = (i // chunk) * chunk
-        Rc[i - s0] = R
-        if tan:
-            dRc[i - s0] = dR
-        if i == s0:                                            # a chunk of positions is complete
-            s1 = min(s0 + chunk, n)
-            c = F[s0:s1] + Rc[:s1 - s0]                        # (len, B, k)
-            L[s0:s1] = torch.logsumexp(c, -1)
-            if tan:
-                sa = torch.exp(c - L[s0:s1].unsqueeze(-1))
-                dL[s0:s1] = (sa * (dF[s0:s1] + dRc[:s1 - s0])).sum(-1)
-        sz = n - 1 - i                                         # size of the suffix
-        m = min(sz, k - 1)                                     # e_0..e_m of the suffix finite
-        if sz + 1 <= k - 1:                                    # first finite e_{sz+1}
-            a0 = k - 2 - sz
-            R[:, a0] = R[:, a0 + 1] + zt[i]
-            if tan:
-                dR[:, a0] = dR[:, a0 + 1] + vt[i]
-        if m >= 1:
-            lo = k - 1 - m
-            a, b = R[:, lo:k - 1], R[:, lo + 1:k] + zt[i].unsqueeze(-1)
-            new = torch.logaddexp(a, b)
-            if tan:
-                w = torch.exp(b - new)
-                dR[:, lo:k - 1] += w * (dR[:, lo + 1:k] + vt[i].unsqueeze(-1) - dR[:, lo:k - 1])
-            R[:, lo:k - 1] = new
-    if not tan:
-        return torch.exp(torch.clamp(z + L.t() - log_z.unsqueeze(-1), max=0.0))
-    return p * (v + dL.t() - (p * v).sum(-1, keepdim=True))
-
-
-def _dp_rows(z: torch.Tensor) -> torch.Tensor:
-    """z as rows (B, n) minus their maximum, in float64 at least: log Z_k is of the size of the
-    scores (k x 1e10 at x = 1e4, tau = 1e-6), and p_i = e^{z_i + L_i - log Z_k} needs its
-    difference to well below 1, which float32 (ulp 1e3 there) cannot give."""
-    z2 = z.detach().reshape(-1, z.shape[-1])
-    if z2.dtype != torch.float64:
-        z2 = z2.double()
-    return z2 - z2.amax(-1, keepdim=True)
-
-
-class GradTopK(torch.autograd.Function):
-    """GradTopK p = d log Z_k / d z as an autograd Function (chapter smooth-topk).
-
-    Forward: :func:`_grad_topk_dp` (two log-space programmes into preallocated buffers, O(n k)
-    time, O(n k) memory, no graph). Backward: g -> H g, H = dp/dz (the Hessian of log Z_k,
-    symmetric), by forward-mode derivatives carried through the same programmes. When a graph
-    of the backward is asked for (``create_graph=True``: third derivatives of log Z_k), the
-    product is taken by double autograd through :func:`log_esp` instead, which is slower.
-    ``z`` has shape (..., n) and is used with its row maximum subtracted (p is shift invariant),
-    in float64 whatever its dtype (see :func:`_dp_rows`); the result has the dtype of ``z``.
-    """
-
-    @staticmethod
-    def forward(ctx, z: torch.Tensor, k: int):
-        p = _grad_topk_dp(_dp_rows(z), k)
-        ctx.save_for_backward(z)
-        ctx.k, ctx.p64 = k, p                             # p in float64, for the backward
-        return p.reshape(z.shape).to(z.dtype)
-
-    @staticmethod
-    def backward(ctx, g: torch.Tensor):
-        (z,) = ctx.saved_tensors
-        k = ctx.k
-        if torch.is_grad_enabled():                       # a graph of the backward was asked for
-            with torch.enable_grad():
-                zz = z if z.requires_grad else z.detach().requires_grad_(True)
-                (p,) = torch.autograd.grad(log_esp(zz, k).sum(), zz, create_graph=True)
-                (hg,) = torch.autograd.grad(p, zz, g, create_graph=True)
-            return hg, None
-        z2 = _dp_rows(z)
-        hv = _grad_topk_dp(z2, k, g.reshape(-1, z.shape[-1]).to(z2.dtype), ctx.p64)
-        return hv.reshape(z.shape).to(z.dtype), None
-
-
 def grad_topk(x: Any, k: int, tau: float = 1.0, method: str = "dp"):
     """GradTopK: [ST_k(x)]_i = d log Z_k / d x_i = Z_{k,i} / Z_k, with x -> x / tau first.
 
     numpy or torch (returns the kind it was given; a tensor result is differentiable, second
-    derivatives included). ``method="dp"``: :class:`GradTopK` (two log-space programmes, stable
-    at any scale and temperature, O(n k); its backward is the Hessian-vector product);
+    derivatives included). ``method="dp"``: :class:`GradTopK` (two programmes of additions only,
+    stable at any scale and temperature, O(n k); its backward is the Hessian-vector product;
+    k = 1 is softmax itself, Z_1 = sum_i e^{x_i});
     ``"brute"``: logsumexp over all C(n, k) subsets (a reference for small n). The post's own
     recurrence is :func:`naive_grad_topk_recurrence`, kept apart because it breaks down.
     Chapter smooth-topk, eq. (GradTopK).
@@ -249,6 +81,8 @@ def grad_topk(x: Any, k: int, tau: float = 1.0, method: str = "dp"):
     check_choice(method, ["dp", "brute"], name="method")
     if k == n:
         return like_input(torch.ones_like(t), is_torch)
+    if method == "dp" and k == 1:                    # Z_1 = sum_i e^{x_i}: GradTopK is softmax
+        return like_input(torch.softmax(t / tau, dim=-1), is_torch)
     if method == "dp":
         return like_input(GradTopK.apply(t / tau, k), is_torch)
     keep_graph = t.requires_grad
@@ -339,136 +173,156 @@ def _fprime(t: torch.Tensor, f: str) -> torch.Tensor:
     return ((t > 0) & (t < 1)).to(t.dtype)
 
 
-def _lambda_exp(z: torch.Tensor, k: int) -> torch.Tensor:
-    """min(1, e^t): lambda = log sum_{i>m} e^{z_(i)} - log(k - m) for the m in 0..k-1 that
-    satisfies z_(m) >= lambda >= z_(m+1) (sorted descending, z_(0) = +inf)."""
-    zs = torch.sort(z, dim=-1, descending=True).values                     # (..., n)
-    tail = torch.logcumsumexp(zs.flip(-1), dim=-1).flip(-1)                # lse of z_(i..n)
-    m = torch.arange(k, dtype=z.dtype)
-    cand = tail[..., :k] - torch.log(k - m)                                # (..., k): m saturated
-    upper = torch.cat([torch.full_like(zs[..., :1], math.inf), zs[..., :k - 1]], -1)
-    lower = zs[..., :k]
-    return _pick_candidate(cand, upper, lower)
-
-
-def _lambda_smooth(z: torch.Tensor, k: int) -> torch.Tensor:
-    """Su's C^1 f: with m entries above lambda, S1 = sum_{i<=m} e^{-z_(i)}, S2 = sum_{i>m} e^{z_(i)},
-    c = k - m:  lambda = log S2 - log(c + sqrt(c^2 + S1 S2));  m = n (every entry above lambda,
-    possible when k > n/2) gives lambda = log(2 (n - k)) - log S1. All in log space."""
-    n = z.shape[-1]
-    zs = torch.sort(z, dim=-1, descending=True).values
-    ninf = torch.full_like(zs[..., :1], -math.inf)
-    log_s2 = torch.cat([torch.logcumsumexp(zs.flip(-1), -1).flip(-1), ninf], -1)   # m = 0..n
-    log_s1 = torch.cat([ninf, torch.logcumsumexp(-zs, -1)], -1)                    # m = 0..n
-    c = k - torch.arange(n + 1, dtype=z.dtype)                                      # (n+1,)
-    log_p = log_s1 + log_s2                                                         # log S1 S2
-    abs_c = c.abs().expand_as(log_p)
-    log_c2 = torch.where(abs_c > 0, 2 * torch.log(abs_c), torch.full_like(log_p, -math.inf))
-    log_root = 0.5 * torch.logaddexp(log_c2, log_p)                                # log sqrt(c^2+P)
-    pos = c >= 0
-    # c >= 0: log S2 - log(c + root);  c < 0: -log S1 + log(root + |c|)  (no cancellation)
-    log_c = torch.where(abs_c > 0, torch.log(abs_c), torch.full_like(log_p, -math.inf))
-    sum_log = torch.logaddexp(log_c, log_root)
-    cand = torch.where(pos, log_s2 - sum_log, -log_s1 + sum_log)
-    m_n = math.log(2 * (n - k)) - log_s1[..., n] if k < n else None
-    if m_n is not None:
-        cand = torch.cat([cand[..., :n], m_n.unsqueeze(-1)], -1)
-    upper = torch.cat([torch.full_like(zs[..., :1], math.inf), zs], -1)              # z_(m)
-    lower = torch.cat([zs, torch.full_like(zs[..., :1], -math.inf)], -1)            # z_(m+1)
-    return _pick_candidate(cand, upper, lower)
-
-
-def _pick_candidate(cand: torch.Tensor, upper: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
-    """The candidate lambda that lies in its own interval [lower, upper].
-
-    In exact arithmetic one candidate does (several, equal, at ties); in floating point take the
-    one that misses its interval by the least, so no tolerance has to match the scale of z.
-    """
-    miss = torch.relu(cand - upper) + torch.relu(lower - cand)
-    miss = torch.where(torch.isfinite(cand), miss, torch.full_like(miss, math.inf))
-    best = miss.argmin(-1, keepdim=True)
-    worst_miss = torch.gather(miss, -1, best)
-    if not bool((worst_miss <= 1e-6 * (1 + torch.gather(cand, -1, best).abs())).all()):
-        raise FloatingPointError("no threshold candidate satisfied its interval; please report x")
-    return torch.gather(cand, -1, best).squeeze(-1)
-
-
-def _lambda_bisect(z: torch.Tensor, k: int, f: str, iters: int = 200) -> torch.Tensor:
-    """Root of F(lambda) = sum_i f(z_i - lambda) - k, F decreasing, by bisection.
-
-    Bracket (sigmoid): [z_min - logit(k/n), z_max - logit(k/n)] (the post's interval); for
-    "clip", [z_min - 1, z_max]; then, for "clip", the exact root on the identified linear piece.
-    """
-    n = z.shape[-1]
-    zmin, zmax = z.min(-1).values, z.max(-1).values
-    if f == "sigmoid":
-        logit = math.log(k / (n - k))
-        lo, hi = zmin - logit, zmax - logit
-    else:
-        lo, hi = zmin - 1.0, zmax
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        big = _f(z - mid.unsqueeze(-1), f).sum(-1) > k
-        lo = torch.where(big, mid, lo)
-        hi = torch.where(big, hi, mid)
-        if bool(((hi - lo) <= 1e-15 * (1 + hi.abs())).all()):
-            break
-    lam = 0.5 * (lo + hi)
-    if f == "clip":
-        t = z - lam.unsqueeze(-1)
-        free = (t > 0) & (t < 1)
-        ones = (t >= 1).to(z.dtype).sum(-1)
-        nfree = free.to(z.dtype).sum(-1)
-        exact = ((z * free).sum(-1) - (k - ones)) / nfree.clamp(min=1)
-        lam = torch.where(nfree > 0, exact, lam)
-    return lam
-
-
-def _solve_lambda(z: torch.Tensor, k: int, f: str) -> torch.Tensor:
+def _f_and_prime(t: torch.Tensor, f: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(f(t), f'(t)) in one pass where the two share their exponential."""
     if f == "exp":
-        return _lambda_exp(z, k)
+        e = torch.exp(torch.clamp(t, max=0.0))
+        return e, e.masked_fill(t >= 0, 0.0)
+    if f == "sigmoid":
+        s = torch.sigmoid(t)
+        return s, s * torch.sigmoid(-t)
     if f == "smooth":
-        return _lambda_smooth(z, k)
-    return _lambda_bisect(z, k, f)
+        e = 0.5 * torch.exp(-t.abs())
+        return torch.where(t >= 0, 1 - e, e), e
+    return torch.clamp(t, 0.0, 1.0), ((t > 0) & (t < 1)).to(t.dtype)
+
+
+def _piece_step(t: torch.Tensor, k: int, f: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(F, step) at the current threshold, t = z - lambda (overwritten): F = sum_i f(t_i) - k,
+    and the step to the root of the piece of F that holds lambda (saturated entries fixed).
+
+    exp:  m entries above (t > 0), A = sum_{t<=0} e^{t_i}:  m + A e^{-s} = k,  s = log A - log(k - m);
+    smooth (Su's C^1 f): m above (t >= 0), s1 = sum_{above} e^{-t}, s2 = sum_{below} e^{t}, c = k - m:
+          s = log s2 - log(c + sqrt(c^2 + s1 s2))  (c >= 0),  log(|c| + sqrt(c^2 + s1 s2)) - log s1  (c < 0);
+    clip: F is linear on the piece, s = F / #free (Newton's step, exact there);
+    sigmoid: Newton's step on log sum_i f(t_i) - log k, s = (log S - log k) S / sum_i f'(t_i).
+    Every exponent is <= 0 (no overflow) and no sum subtracts; a sum that underflows to 0 gives
+    a step of -inf, which the caller replaces by bisection.
+    """
+    if f == "exp":
+        sat = t > 0
+        m = sat.sum(-1).to(t.dtype)
+        a = t.clamp_(max=0.0).exp_().masked_fill_(sat, 0.0).sum(-1)          # A
+        return m + a - k, torch.log(a) - torch.log(k - m)
+    if f == "smooth":
+        above = t >= 0
+        m = above.sum(-1).to(t.dtype)
+        e = t.abs_().neg_().exp_()                                           # e^{-|t|}
+        s1 = torch.where(above, e, 0.0).sum(-1)
+        s2 = e.masked_fill_(above, 0.0).sum(-1)
+        c = k - m
+        root = torch.sqrt(c * c + s1 * s2)
+        F = m - 0.5 * s1 + 0.5 * s2 - k
+        return F, torch.where(c >= 0, torch.log(s2) - torch.log(c + root),
+                              torch.log(root - c) - torch.log(s1))
+    if f == "sigmoid":
+        s = t.sigmoid_()
+        S = s.sum(-1)
+        D = S - torch.linalg.vecdot(s, s)                                  # sum s (1 - s)
+        return S - k, (torch.log(S) - math.log(k)) * S / D
+    F = t.clamp(0.0, 1.0).sum(-1) - k
+    free = t.sub_(0.5).abs_() < 0.5                                         # 0 < t < 1
+    return F, F / free.sum(-1).to(t.dtype)
+
+
+#: c_f with f(t) <= e^{t - c_f}: sum_i f(z_i - lambda) <= k at lambda = lse(z) - c_f - log k
+_EXP_BOUND = {"exp": 0.0, "sigmoid": 0.0, "smooth": math.log(2.0), "clip": 1.0}
+
+
+def _newton_lambda(z: torch.Tensor, k: int, f: str, max_iter: int = 300) -> torch.Tensor:
+    """Root lambda of F(lambda) = sum_i f(z_i - lambda) - k (decreasing) for rows z (B, n).
+
+    Safeguarded Newton: start at the upper bound lse(z) - c_f - log k (see ``_EXP_BOUND``), take
+    the steps of :func:`_piece_step`, keep a bracket [lo, hi] with F(lo) >= 0 >= F(hi) (at first
+    lo = z_min - f^{-1}(k/n), where every f(z_i - lo) >= k/n), and bisect instead whenever a step
+    leaves the bracket or |F| has not halved in three steps. A row stops when F = 0, when its
+    step or its bracket is below 2 ulp of lambda, or when |F| is at rounding level (then p has
+    every digit even where lambda itself is ill-determined: f' ~ 0 around the root). Finished
+    rows leave the working set, so the last iterations cost only the rows still moving.
+    """
+    n = z.shape[-1]
+    q = k / n
+    a = {"exp": math.log(q), "sigmoid": math.log(q / (1 - q)), "clip": q,
+         "smooth": math.log(2 * q) if q < 0.5 else -math.log(2 * (1 - q))}[f]    # f^{-1}(k/n)
+    zmin, zmax = torch.aminmax(z, dim=-1)
+    lo = zmin - a
+    lam = torch.minimum(torch.logsumexp(z, -1) - _EXP_BOUND[f] - math.log(k), zmax - a)
+    hi = lam.clone()
+    out = torch.empty_like(lam)
+    rows = torch.arange(z.shape[0])
+    eps = torch.finfo(z.dtype).eps
+    tol, tol_f = 2 * eps, 4 * eps * k
+    f_ref, since = torch.full_like(lam, math.inf), torch.zeros_like(lam)
+    buf = torch.empty_like(z)
+    for _ in range(max_iter):
+        t = torch.sub(z, lam.unsqueeze(-1), out=buf[:z.shape[0]])
+        F, step = _piece_step(t, k, f)
+        lo, hi = torch.where(F > 0, lam, lo), torch.where(F < 0, lam, hi)
+        new = lam + step
+        bad = ~torch.isfinite(new) | (new < lo) | (new > hi)
+        fa = F.abs()
+        done = ((F == 0) | (step.abs() <= tol * (1 + lam.abs())) | (fa <= tol_f)
+                | (hi - lo <= tol * (1 + hi.abs())))
+        bisect = (bad | ((since >= 3) & (fa > 0.5 * f_ref))) & ~done
+        lam = torch.where(bisect, 0.5 * (lo + hi), torch.where(done & bad, lam, new))
+        reset = bisect | (fa <= 0.5 * f_ref)
+        f_ref, since = torch.where(reset, fa, f_ref), torch.where(reset, 0.0, since + 1)
+        if bool(done.any()):
+            out[rows[done]] = lam[done]
+            go = ~done
+            if not bool(go.any()):
+                return out
+            rows, z, lam, lo, hi, f_ref, since = (v[go] for v in (rows, z, lam, lo, hi, f_ref, since))
+    raise FloatingPointError("thre_topk: the threshold did not converge; please report x")
 
 
 class ThreTopK(torch.autograd.Function):
     """p = f(z - lambda(z)) with the implicit gradient of lambda (chapter smooth-topk).
 
-    Differentiating sum_i f(z_i - lambda) = k gives d lambda / d z_j = f'_j / sum_i f'_i, hence
-    the vector-Jacobian product  g -> f' * (g - (f' . g) / sum_i f'_i). Where every f'_i = 0
-    (a saturated "clip" or "exp" solution) lambda does not move and the product is f' * g = 0.
+    Forward: :func:`_newton_lambda` on z minus its row maximum (lambda(z + c) = lambda(z) + c;
+    the shift keeps every digit of ties and huge scores), no graph. Backward: differentiating
+    sum_i f(z_i - lambda) = k gives d lambda / d z_j = f'_j / sum_i f'_i, hence the
+    vector-Jacobian product g -> f' * (g - (f' . g) / sum_i f'_i) (+ g_lambda f' / sum_i f'_i for
+    lambda's own gradient). Where every f'_i = 0 (a saturated "clip" or "exp" solution) lambda
+    does not move and the product is f' * g = 0. Returns (p, lambda), lambda on z's axis.
     """
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, k: int, f: str):
-        lam = _solve_lambda(z.detach(), k, f)
-        t = z.detach() - lam.unsqueeze(-1)
-        ctx.save_for_backward(t)
-        ctx.f = f
-        return _f(t, f), lam
+        n = z.shape[-1]
+        # f saturates across a gap of 2 (760 + log n): beyond it every f(t) or 1 - f(t) is below
+        # float64's smallest number, so closing it changes no digit of p
+        zc, off = _close_gaps(z.detach().reshape(-1, n), 2 * (760.0 + math.log(n)))
+        top = zc.amax(-1, keepdim=True)
+        zs = zc - top
+        lam = _newton_lambda(zs, k, f).unsqueeze(-1)
+        t = zs - lam
+        p, d = _f_and_prime(t, f)
+        # lambda on z's axis: undo the move of the entry nearest to it (p is unchanged)
+        lam = lam + top - off.gather(-1, t.abs().argmin(-1, keepdim=True))
+        ctx.save_for_backward(d.reshape(z.shape))
+        return p.reshape(z.shape), lam.reshape(z.shape[:-1])
 
     @staticmethod
     def backward(ctx, g_p, g_lam):
-        (t,) = ctx.saved_tensors
-        d = _fprime(t, ctx.f)
+        (d,) = ctx.saved_tensors
         s = d.sum(-1, keepdim=True)
-        dl = torch.where(s > 0, d / s.clamp(min=1e-300), torch.zeros_like(d))   # d lambda / dz
-        gp = g_p if g_p is not None else torch.zeros_like(t)
-        grad = d * gp - dl * (d * gp).sum(-1, keepdim=True)      # f' g - (f'.g) dlambda/dz
-        if g_lam is not None:
-            grad = grad + g_lam.unsqueeze(-1) * dl
-        return grad, None, None
+        dg = d * g_p if g_p is not None else torch.zeros_like(d)
+        # grad = f' g - f' (f'.g - g_lambda) / sum f'  (0 where sum f' = 0)
+        num = dg.sum(-1, keepdim=True) - (g_lam.unsqueeze(-1) if g_lam is not None else 0.0)
+        coef = torch.where(s > 0, num / s.clamp(min=1e-300), torch.zeros_like(s))
+        return dg.addcmul_(d, coef, value=-1.0), None, None
 
 
 def thre_topk(x: Any, k: int, f: str = "exp", tau: float = 1.0, return_lambda: bool = False):
     """ThreTopK: [ST_k(x)]_i = f(x_i / tau - lambda) with sum_i f(x_i / tau - lambda) = k.
 
-    f in {"exp", "sigmoid", "smooth", "clip"} (see :func:`threshold_f`). lambda: closed form for
-    "exp" and "smooth" (scan over the number m of entries above it), bisection for "sigmoid" and
-    "clip" (exact on the final linear piece for "clip"). numpy or torch (returns the kind it was
-    given; a tensor result carries the implicit gradient of :class:`ThreTopK`). k = n gives ones
-    (lambda = -inf is then not returned: return_lambda raises). Chapter smooth-topk, eq. (ThreTopK).
+    f in {"exp", "sigmoid", "smooth", "clip"} (see :func:`threshold_f`). lambda by a safeguarded
+    Newton solve (:func:`_newton_lambda`: exact steps on each piece for "exp", "smooth" and "clip",
+    Newton on log sum f for "sigmoid", a bracket and bisection as the fallback). numpy or torch
+    (returns the kind it was given; a tensor result carries the implicit gradient of
+    :class:`ThreTopK`). k = n gives ones (lambda = -inf is then not returned: return_lambda
+    raises). Chapter smooth-topk, eq. (ThreTopK).
     """
     t, is_torch, n, k, tau = _topk_args(x, k, tau)
     check_choice(f, THRESHOLD_FS, name="f")
@@ -476,14 +330,12 @@ def thre_topk(x: Any, k: int, f: str = "exp", tau: float = 1.0, return_lambda: b
         if return_lambda:
             raise ValueError(f"return_lambda: lambda is -inf when k = n = {n}; ask for k < n")
         return like_input(torch.ones_like(t) + 0 * t, is_torch)
-    # lambda(z + c) = lambda(z) + c: solve on z - max(z) so that ties and huge scores keep every
-    # digit (x / tau = 1e10 has an ulp of 2e-6); the detached shift leaves the gradients exact.
     # Solved in float64 whatever the dtype: in float32 the ulp of 1e10 is 1e3, and lambda's
     # log 2 (two equal entries sharing one unit) would vanish. p and lambda keep x's dtype.
-    z = (t if t.dtype == torch.float64 else t.double()) / tau
-    shift = z.detach().max(-1, keepdim=True).values
-    p, lam = ThreTopK.apply(z - shift, k, f)
-    p, lam = p.to(t.dtype), (lam + shift.squeeze(-1)).to(t.dtype)
+    z = t if t.dtype == torch.float64 else t.double()
+    p, lam = ThreTopK.apply(z if tau == 1.0 else z / tau, k, f)
+    if t.dtype != torch.float64:
+        p, lam = p.to(t.dtype), lam.to(t.dtype)
     if return_lambda:
         return like_input(p, is_torch), like_input(lam, is_torch)
     return like_input(p, is_torch)
@@ -511,19 +363,29 @@ def thre_topk_lambda_grad(x: Any, k: int, f: str = "exp", tau: float = 1.0):
 # ----------------------------------------------------------------------------------------------
 
 
+#: The widest spread of x / tau at which :func:`su_iteration` returns a float32 gradient.
+SU_FLOAT32_SPREAD = 1e18
+
+
 def su_iteration(x: Any, k: int, tau: float = 1.0):
     """Su's 2019 soft-k-max: z = x/tau - min(x/tau); p = 0; k times p <- p + softmax((1 - p) * z).
 
     numpy or torch (returns the kind it was given). Sums to k; entries can leave [0, 1]
-    (chapter smooth-topk shows one). kexue.fm/archives/6620.
+    (chapter smooth-topk shows one). kexue.fm/archives/6620. Computed in float64 whatever the
+    dtype (the result keeps it). Its gradient grows with the spread of the scores: a float32
+    tensor that requires a gradient and spreads over more than ``SU_FLOAT32_SPREAD`` raises.
     """
     t, is_torch, n, k, tau = _topk_args(x, k, tau)
-    z = t / tau
+    z = (t if t.dtype == torch.float64 else t.double()) / tau
     z = z - z.min(-1, keepdim=True).values
+    if t.requires_grad and t.dtype != torch.float64 and float(z.detach().max()) > SU_FLOAT32_SPREAD:
+        raise ValueError(f"x: scores x / tau spread over {float(z.detach().max()):.3g} > "
+                         f"{SU_FLOAT32_SPREAD:.0e}: the gradient of the iteration (of the size of the "
+                         "spread) overflows float32; pass float64 scores")
     p = torch.zeros_like(z)
     for _ in range(k):
         p = p + torch.softmax((1 - p) * z, dim=-1)
-    return like_input(p, is_torch)
+    return like_input(p.to(t.dtype), is_torch)
 
 
 def weighted_softmax_iteration(x: Any, k: int, tau: float = 1.0):

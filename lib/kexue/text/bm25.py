@@ -309,7 +309,9 @@ def word_cloud(keywords: Sequence[Sequence[str]], clicked: Sequence[int], top: i
     e.g. TF-IDF) is given, then alphabetically.
     """
     top = check_int_in(top, 1, None, name="top")
-    ids = check_indices(list(clicked), len(keywords), name="clicked", unique=False, min_len=1)
+    if not isinstance(keywords, (list, tuple)) or not keywords:
+        raise ValueError(f"keywords must be a non-empty list of keyword lists, got {keywords!r:.60}")
+    ids = check_indices(clicked, len(keywords), name="clicked", unique=False, min_len=1)
     if weights is not None and (len(weights) != len(keywords)
                                 or any(len(w) != len(kw) for w, kw in zip(weights, keywords))):
         raise ValueError("weights must give one number per keyword")

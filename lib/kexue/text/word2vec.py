@@ -25,7 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .._validate import as_float_ndarray, check_choice, check_instance, check_int_in
+from .._validate import (as_float_ndarray, as_int_array, check_choice, check_instance, check_int_in,
+                         check_shape, check_values_in)
 from ..datasets import DATA_DIR, load_run, save_run
 from .bm25 import load_lee, tokenize
 
@@ -66,6 +67,30 @@ class HSModel:
     syn1: np.ndarray
     vectors: np.ndarray
     has_vector: np.ndarray
+
+    def __post_init__(self) -> None:
+        check_instance(self.words, (tuple, list), name="words")
+        if not self.words or not all(isinstance(w, str) for w in self.words):
+            raise ValueError(f"words must be a non-empty sequence of strings, got {self.words!r:.60}")
+        V = len(self.words)
+        for name in ("counts", "lengths"):
+            check_shape(as_int_array(getattr(self, name), name=name)[0], (V,), name=name)
+        codes, points = (as_int_array(getattr(self, n), name=n)[0] for n in ("codes", "points"))
+        check_shape(codes, (V, None), name="codes")
+        if codes.shape[1] == 0:
+            raise ValueError("codes must have at least one column (the longest Huffman code)")
+        check_shape(points, codes.shape, name="points")
+        syn1 = as_float_ndarray(self.syn1, name="syn1", min_ndim=2, max_ndim=2)
+        vectors = as_float_ndarray(self.vectors, name="vectors", min_ndim=2, max_ndim=2)
+        check_shape(vectors, (V, syn1.shape[1]), name="vectors")
+        check_values_in(self.counts, 0, np.inf, name="counts")
+        check_values_in(self.lengths, 0, codes.shape[1], name="lengths")
+        check_values_in(codes, 0, 1, name="codes")                       # code bits
+        check_values_in(points, 0, syn1.shape[0] - 1, name="points")     # rows of syn1
+        has = np.asarray(self.has_vector)
+        if has.dtype != np.bool_:
+            raise ValueError(f"has_vector must be a boolean array, got dtype {has.dtype}")
+        check_shape(has, (V,), name="has_vector")
 
     @cached_property
     def index(self) -> dict:
@@ -351,7 +376,7 @@ def window_pairs(docs, words: Sequence[str], window: int = 5) -> np.ndarray:
     """C[i, j] = how often words[j] occurs within `window` positions of words[i] in `docs`
     (symmetric, the word2vec window at its largest), (len(words), len(words)) int."""
     docs = _check_docs(docs)
-    words = _check_tokens(words if isinstance(words, str) else list(words), name="words")
+    words = _check_tokens(words, name="words")
     window = check_int_in(window, 1, 100, name="window")
     col = {w: j for j, w in enumerate(words)}
     C = np.zeros((len(words), len(words)), dtype=np.int64)

@@ -108,6 +108,8 @@ def loraplus_ratio(n, m, r, rule: str = "su"):
             raise ValueError(f"{name} must be > 0, got {v!r}")
         vals.append(arr)
     n, m, r = vals
+    if not (r <= np.minimum(n, m)).all():     # a rank: r <= min(n, m)
+        raise ValueError(f"r must be <= min(n, m) (the rank of a factorisation), got r={r!r}")
     if rule == "su":
         out = n / m * np.sqrt(n / r)
     elif rule == "isotropic":

@@ -19,8 +19,8 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from .._validate import (as_float_array, check_choice, check_in_range, check_instance,
-                         check_int_in, check_nonnegative, check_positive, check_shape,
+from .._validate import (as_float_array, check_choice, check_class_indices, check_in_range,
+                         check_instance, check_int_in, check_nonnegative, check_positive, check_shape,
                          check_tensor, like_input)
 from .muon import ChainedOptimizer, _param_list, closure_loss
 
@@ -368,7 +368,10 @@ def train_digits_mlp(model: torch.nn.Module, optimizer: torch.optim.Optimizer, X
             idx = torch.randint(0, X.shape[0], (batch,), generator=gen)
             xb, yb = X[idx], y[idx]
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(xb), yb)
+        logits = model(xb)
+        if not losses:                     # the number of classes is the model's output width
+            check_class_indices(y, logits.shape[-1], (X.shape[0],), name="y")
+        loss = torch.nn.functional.cross_entropy(logits, yb)
         loss.backward()
         before = None if watch is None else watch.detach().clone()
         optimizer.step()

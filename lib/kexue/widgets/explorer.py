@@ -1,10 +1,12 @@
 """Explorers: a few controls over a fixed grid and a ``compute(**params)`` returning a frame.
 
-The same frame is drawn live with a kernel (:meth:`Explorer.widget`, ipywidgets + matplotlib)
-and without one (:meth:`Explorer.static`: every frame of the grid precomputed as JSON, drawn by
-the book's renderer ``_static/kexue-explorer.js``, with a PNG of the default state first).
-Tests drive :meth:`Explorer.update` and check the numbers of the frame; latency is measured in
-``scripts/bench.py`` (:func:`kexue.widgets.draw.time_updates`), never in a test. numpy only.
+One renderer, ``kexue-explorer.js`` next to this module, draws every frame as SVG: live with a
+kernel (:meth:`Explorer.widget`: an anywidget whose model carries the controls, their positions
+and the current frame, computed on demand) and without one (:meth:`Explorer.static`: every frame
+of the grid precomputed as JSON in the page, which the book's copy of the same file draws; a PNG
+of the default state, drawn by matplotlib, comes first for viewers that run no script).
+Tests drive :meth:`Explorer.update` (or :meth:`LiveExplorer.set`) and check the numbers of the
+frame; latency is measured in ``scripts/bench.py``, never in a test. numpy only.
 """
 from __future__ import annotations
 
@@ -13,21 +15,47 @@ import itertools
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import anywidget
 import numpy as np
+import traitlets
 
-from .._validate import check_choice, check_int_in
+from .._validate import as_float_array, check_choice, check_int_in
 from ..datasets import rounded
 from .draw import display_figure, draw_frame
-from .frames import check_frame
+from .frames import check_frame, no_negative_zero
 
 MAX_STATIC_BYTES = 1_200_000     # one explorer's JSON; keeps an executed notebook under 2 MB
+#: The one renderer (an ES module for anywidget; the book's Sphinx extension serves a classic-script
+#: copy of it as _static/kexue-explorer.js).
+RENDERER = Path(__file__).with_name("kexue-explorer.js")
+_EXPORT = "export default { render: render };"
+
+
+def renderer_script() -> str:
+    """The renderer as a classic script for the HTML book (what the Sphinx extension writes to
+    _static/kexue-explorer.js): the module's one ``export`` line becomes a call of ``bootPage()``
+    and the whole is wrapped in a function, so it runs from file:// as well as over http, where
+    Chromium refuses to import an ES module from a file:// page."""
+    src = RENDERER.read_text(encoding="utf-8")
+    if src.count(_EXPORT) != 1:
+        raise ValueError(f"renderer: expected one line {_EXPORT!r} in {RENDERER.name}")
+    body = src.replace(_EXPORT, "bootPage();")
+    return ("/* kexue explorers: classic-script copy of kexue/widgets/kexue-explorer.js "
+            "(written by the book's Sphinx extension; edit the package's file). */\n"
+            "(function () {\n" + body + "})();\n")
 
 
 def _check_control(kind: str, name: str, field: str, options: Sequence[Any], default: Any,
-                   at_least: int) -> None:
+                   at_least: int, label: str = "") -> None:
     """A control's grid has at least `at_least` entries and contains its default."""
+    for nm, v in (("name", name), ("label", label)):
+        if not isinstance(v, str):
+            raise ValueError(f"{nm} of a {kind} must be a string, got {type(v).__name__}")
+    if not isinstance(options, (list, tuple, np.ndarray)):
+        raise ValueError(f"{field} of {kind} {name!r} must be a list, got {type(options).__name__}")
     if len(options) < at_least:
         raise ValueError(f"{field} of {kind} {name!r} must have at least {at_least} "
                          f"entr{'ies' if at_least > 1 else 'y'}, got {len(options)}")
@@ -44,14 +72,22 @@ class Slider:
     fmt: str = "{:.3g}"
 
     def __post_init__(self):
-        _check_control("slider", self.name, "values", self.values, self.default, at_least=2)
+        as_float_array(self.values, name="values", min_ndim=1, max_ndim=1, allow_empty=True)
+        _check_control("slider", self.name, "values", self.values, self.default, at_least=2,
+                       label=self.label)
+        try:
+            ok = isinstance(self.fmt, str) and self.fmt.format(self.values[0]) != self.fmt
+        except (ValueError, IndexError, KeyError, TypeError):
+            ok = False
+        if not ok:
+            raise ValueError(f"fmt must be a format string with one field such as '{{:.3g}}', got {self.fmt!r}")
 
     @property
     def options(self) -> list:
         return list(self.values)
 
     def labels(self) -> list[str]:
-        return [self.fmt.format(v) for v in self.values]
+        return [no_negative_zero(self.fmt.format(v)) for v in self.values]
 
 
 @dataclass(frozen=True)
@@ -64,7 +100,8 @@ class Dropdown:
     names: Sequence[str] | None = None
 
     def __post_init__(self):
-        _check_control("dropdown", self.name, "options", self.options, self.default, at_least=1)
+        _check_control("dropdown", self.name, "options", self.options, self.default, at_least=1,
+                       label=self.label)
         if self.names is not None and len(self.names) != len(self.options):
             raise ValueError(f"names of dropdown {self.name!r} must match its options in length")
 
@@ -75,19 +112,27 @@ class Dropdown:
 def round_frame(obj: Any, digits: int = 4) -> Any:
     """Round every float of a frame to `digits` significant digits (JSON stays small and
     deterministic); :func:`kexue.datasets.rounded` does the work."""
+    digits = check_int_in(digits, 1, 17, name="digits")
     try:
         return rounded(obj, digits)
     except ValueError as err:
-        raise ValueError(f"frame contains a non-finite number ({err}); compute must not emit one") from None
+        raise ValueError(f"obj: the frame contains a non-finite number ({err}); compute must not "
+                         "emit one") from None
 
 
 class Explorer:
-    """Controls over a grid + a frame function, drawn live (ipywidgets) or kernel-free (HTML)."""
+    """Controls over a grid + a frame function, drawn by one renderer: live (anywidget) or
+    kernel-free (HTML)."""
 
     def __init__(self, controls: Sequence[Slider | Dropdown], compute: Callable[..., dict], *,
                  name: str, digits: int = 4):
-        if not controls:
-            raise ValueError("controls must contain at least one control")
+        if not isinstance(controls, (list, tuple)) or not controls or \
+                not all(isinstance(c, (Slider, Dropdown)) for c in controls):
+            raise ValueError(f"controls must be a non-empty list of Slider and Dropdown, got {controls!r:.80}")
+        if not callable(compute):
+            raise ValueError(f"compute must be a function of the controls' values, got {type(compute).__name__}")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name must be a non-empty string, got {name!r}")
         names = [c.name for c in controls]
         if len(set(names)) != len(names):
             raise ValueError(f"controls must have distinct names, got {names}")
@@ -107,50 +152,33 @@ class Explorer:
         if unknown:
             raise ValueError(f"params must be among {[c.name for c in self.controls]}, got {sorted(unknown)}")
         full = {**self.defaults(), **params}
-        self.last = round_frame(check_frame(self.compute(**full)), self.digits)
+        self.last = round_frame(check_frame(self._computed(full)), self.digits)
         return self.last
+
+    def _computed(self, params: dict) -> dict:
+        fr = self.compute(**params)
+        if not isinstance(fr, dict):
+            raise ValueError(f"compute must return a frame (a dict from frame()), got {type(fr).__name__}")
+        return fr
 
     def figure(self, **params):
         """A matplotlib Figure of one state (the default unless params say otherwise)."""
         return draw_frame(self.update(**params))
 
     # -- with a kernel ---------------------------------------------------------------------
-    def widget(self):
-        """Live ipywidgets version: controls + an Output redrawn by :meth:`update`.
+    def widget(self) -> "LiveExplorer":
+        """Live version in JupyterLab: the renderer as an anywidget; the kernel computes the frame
+        of every new control position (see :class:`LiveExplorer`)."""
+        return LiveExplorer(self)
 
-        The returned VBox has ``.controls`` (name -> ipywidget) and ``.output`` attributes so a
-        test can set a control and read ``explorer.last``.
-        """
-        import ipywidgets as W
-        import matplotlib.pyplot as plt
-
-        ctrls = {}
+    def spec(self) -> dict:
+        """The controls as the renderer reads them: name, label, kind, value labels, default index."""
+        ctrl = []
         for c in self.controls:
-            desc = c.label or c.name
-            if isinstance(c, Slider):
-                w = W.SelectionSlider(options=list(zip(c.labels(), c.options)), value=c.default,
-                                      description=desc, continuous_update=False,
-                                      style={"description_width": "initial"})
-            else:
-                w = W.Dropdown(options=list(zip(c.labels(), c.options)), value=c.default,
-                               description=desc, style={"description_width": "initial"})
-            ctrls[c.name] = w
-        out = W.Output()
-
-        def redraw(*_):
-            params = {k: w.value for k, w in ctrls.items()}
-            fig = draw_frame(self.update(**params))
-            out.clear_output(wait=True)
-            with out:
-                display_figure(fig)
-            plt.close(fig)
-
-        for w in ctrls.values():
-            w.observe(redraw, names="value")
-        redraw()
-        box = W.VBox([W.HBox(list(ctrls.values())), out])
-        box.controls, box.output = ctrls, out
-        return box
+            kind = "slider" if isinstance(c, Slider) else "dropdown"
+            ctrl.append({"name": c.name, "label": c.label or c.name, "kind": kind,
+                         "labels": c.labels(), "default": list(c.options).index(c.default)})
+        return {"name": self.name, "controls": ctrl}
 
     # -- without a kernel ------------------------------------------------------------------
     def frames(self) -> list[dict]:
@@ -158,18 +186,13 @@ class Explorer:
         grids = [list(c.options) for c in self.controls]
         out = []
         for combo in itertools.product(*grids):
-            out.append(round_frame(check_frame(self.compute(**dict(zip([c.name for c in self.controls], combo)))),
-                                self.digits))
+            params = dict(zip([c.name for c in self.controls], combo))
+            out.append(round_frame(check_frame(self._computed(params)), self.digits))
         return out
 
     def payload(self) -> dict:
         """The JSON the browser renderer reads: controls, default indices and all frames."""
-        ctrl = []
-        for c in self.controls:
-            kind = "slider" if isinstance(c, Slider) else "dropdown"
-            ctrl.append({"name": c.name, "label": c.label or c.name, "kind": kind,
-                         "labels": c.labels(), "default": list(c.options).index(c.default)})
-        return {"name": self.name, "controls": ctrl, "frames": self.frames()}
+        return {**self.spec(), "frames": self.frames()}
 
     def static(self, max_bytes: int = MAX_STATIC_BYTES) -> "StaticExplorer":
         """Kernel-free version: a PNG of the default state, then the HTML explorer."""
@@ -184,6 +207,14 @@ class StaticExplorer:
     """What :meth:`Explorer.static` returns; displaying it shows the PNG and the HTML."""
 
     def __init__(self, explorer: Explorer, data: str):
+        if not isinstance(explorer, Explorer):
+            raise ValueError(f"explorer must be an Explorer, got {type(explorer).__name__}")
+        try:
+            ok = isinstance(json.loads(data)["frames"], list)
+        except (TypeError, ValueError, KeyError):
+            ok = False
+        if not ok:
+            raise ValueError("data must be the JSON of Explorer.payload() (controls and frames)")
         self.explorer = explorer
         self.data = data
 
@@ -209,3 +240,76 @@ class StaticExplorer:
         display(HTML(self.html()))
 
 
+class LiveExplorer(anywidget.AnyWidget):
+    """What :meth:`Explorer.widget` returns: the renderer ``kexue-explorer.js`` as an anywidget.
+
+    Synced traits: ``spec`` (the controls), ``index`` (control name -> position in its grid, set
+    by the browser on every ``input`` event, at most one request in flight), ``seq`` (the browser's
+    request number), and from the kernel ``frame`` (the frame of ``index``), ``frame_seq`` (the
+    request it answers), ``rev`` (bumped on every new frame) and ``error`` (compute's error, shown
+    in the figure). A test sets values with :meth:`set` (or ``w.values = {...}``) and reads the
+    frame it returns, ``w.frame`` or ``explorer.last``.
+    """
+    _esm = RENDERER
+    spec = traitlets.Dict().tag(sync=True)
+    index = traitlets.Dict().tag(sync=True)
+    seq = traitlets.Int(0).tag(sync=True)
+    frame = traitlets.Dict().tag(sync=True)
+    frame_seq = traitlets.Int(0).tag(sync=True)
+    rev = traitlets.Int(0).tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, explorer: Explorer):
+        if not isinstance(explorer, Explorer):
+            raise ValueError(f"explorer must be an Explorer, got {type(explorer).__name__}")
+        spec = explorer.spec()
+        super().__init__(spec=spec, index={c["name"]: c["default"] for c in spec["controls"]})
+        self.explorer = explorer
+        self._redraw()
+        self.observe(self._redraw, names="index")
+
+    @traitlets.validate("index")
+    def _valid_index(self, proposal):
+        ix = dict(proposal["value"])
+        for c in self.explorer.controls if hasattr(self, "explorer") else ():
+            i = ix.get(c.name, list(c.options).index(c.default))
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(c.options):
+                raise traitlets.TraitError(f"index of {c.name!r} must be in [0, {len(c.options) - 1}], got {i!r}")
+            ix[c.name] = i
+        return ix
+
+    @property
+    def values(self) -> dict:
+        """The controls' current values (name -> value passed to compute)."""
+        return {c.name: list(c.options)[self.index[c.name]] for c in self.explorer.controls}
+
+    @values.setter
+    def values(self, params: dict) -> None:
+        names = {c.name: c for c in self.explorer.controls}
+        unknown = set(params) - set(names)
+        if unknown:
+            raise ValueError(f"params must be among {list(names)}, got {sorted(unknown)}")
+        ix = dict(self.index)
+        for k, v in params.items():
+            opts = list(names[k].options)
+            if v not in opts:
+                raise ValueError(f"{k} must be one of {opts}, got {v!r}")
+            ix[k] = opts.index(v)
+        self.index = ix
+
+    def set(self, **params) -> dict:
+        """Move the controls to these values (others keep theirs) and return the new frame; a
+        failing compute raises here (in the browser it is shown in the figure)."""
+        self.values = params
+        if self.error:
+            raise ValueError(f"compute failed: {self.error}")
+        return self.explorer.last
+
+    def _redraw(self, *_) -> None:
+        try:
+            fr, err = self.explorer.update(**self.values), ""
+        except Exception as exc:        # shown in the figure, as the renderer shows a bad frame
+            fr, err = {}, f"{type(exc).__name__}: {exc}"
+        with self.hold_sync():
+            self.frame, self.error, self.frame_seq = fr, err, self.seq
+            self.rev += 1

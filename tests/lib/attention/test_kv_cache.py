@@ -79,7 +79,20 @@ def test_ram_floats_llama2():
     (lambda: A.config_ram_floats("gpt-5"), "name"),
     (lambda: A.ram_floats(0, 8), "n_layers"),
     (lambda: A.ram_floats(2, 0), "hidden"),
+    (lambda: A.kv_cache_elements("mla", n_layers=1, d_c=4, d_r=-1), "d_r"),
+    (lambda: A.kv_cache_elements("mha", n_layers=1, n_heads=2, head_dim=0), "head_dim"),
+    (lambda: A.kv_cache_elements("mha", n_layers=1, n_heads=0, head_dim=2), "n_heads"),
 ])
 def test_kv_cache_bad_input_names_parameter(call, name):
-    with pytest.raises(ValueError, match=name):
+    # the message starts with the parameter's own name (not a longer word containing it)
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
         call()
+
+
+def test_kv_cache_smallest_valid_sizes_and_gqa_upper_bound():
+    """d_c = 1 and d_r = 0 are allowed (the lower bounds are inclusive); n_kv_heads > n_heads is
+    refused by the range check itself, which names the bound."""
+    assert A.kv_cache_elements("mla", n_layers=3, d_c=1, d_r=0) == 3
+    assert A.kv_cache_elements("gqa", n_layers=1, n_heads=8, head_dim=1, n_kv_heads=8) == 16
+    with pytest.raises(ValueError, match=r"^n_kv_heads must be an integer in \[1, 8\]"):
+        A.kv_cache_elements("gqa", n_layers=1, n_heads=8, head_dim=4, n_kv_heads=16)

@@ -390,3 +390,29 @@ def test_mla_stack_round_activations_false_isolates_the_merged_rounding():
     assert all(1e-4 < e < 1e-2 for e in errs) and errs[-1] > errs[0]
     with pytest.raises(ValueError, match="round_activations"):
         A.mla_stack(x, layers, "train", bf, round_activations=1)
+
+
+def test_mla_entry_points_refuse_a_weights_dict_that_is_not_one():
+    """A string or None instead of the weights dict was an AttributeError/TypeError."""
+    W = A.init_mla(8, 2, 4, 4, 4, 4, 2, seed=0)
+    x = torch.randn(3, 8, dtype=torch.float64)
+    for bad in ("bad", None):
+        with pytest.raises(ValueError, match="W must be a dict"):
+            A.cast_weights(bad, torch.float32)
+        with pytest.raises(ValueError, match="W must be a dict"):
+            A.mla_absorb(bad)
+        with pytest.raises(ValueError, match="W must be a dict"):
+            A.mla_train_forward(x, bad)
+        with pytest.raises(ValueError, match="W_abs must be a dict"):
+            A.mla_decode_forward(x, bad)
+        with pytest.raises(ValueError, match="W_abs must be a dict"):
+            A.mla_decode_step(x[0], None, bad, 0)
+    A.mla_decode_step(x[0], None, A.mla_absorb(W), 0)
+
+
+def test_dtype_arguments_must_be_torch_dtypes():
+    for bad in ("bad", None):
+        with pytest.raises(ValueError, match="dtype"):
+            A.init_mla(8, 2, 4, 4, 4, 4, 2, dtype=bad)
+        with pytest.raises(ValueError, match="dtype"):
+            A.GroupedQueryAttention(8, 2, 1, 4, dtype=bad)

@@ -290,3 +290,24 @@ def test_threshold_accuracy_matches_the_exact_formula():
 def test_priors_and_simulation_bad_input_raises_naming_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_seeds_and_sizes_are_checked_before_numpy_sees_them():
+    """numpy's own errors (SeedSequence, 'expected non-negative integer') named no parameter."""
+    for bad in (-1, 1.5, "bad", np.nan):
+        with pytest.raises(ValueError, match="seed"):
+            N.nope_ms_curve(4, 2, draws=1, seed=bad)
+        with pytest.raises(ValueError, match="seed"):
+            N.sample_position_estimates(2, 2, draws=2, L=4, seed=bad)
+        with pytest.raises(ValueError, match="seed"):
+            N.adjacent_position_accuracy(2, 2, method="simulate", trials=5, seed=bad)
+        with pytest.raises(ValueError, match="rng"):
+            N.estimates_from_row_square_sums(np.ones((2, 1)), 2, rng=bad)
+    N.estimates_from_row_square_sums(np.ones((2, 1)), 2, rng=np.random.default_rng(0))
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="trials"):
+            N.adjacent_position_accuracy(2, 2, trials=bad)        # checked for "exact" too
+        with pytest.raises(ValueError, match="d_head"):
+            N.nope_ms_curve(4, 2, draws=1, d_head=bad)
+    with pytest.raises(ValueError, match="alibi_slope"):
+        N.random_softmax_weights(4, alibi_slope=-0.5)

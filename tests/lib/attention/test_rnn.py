@@ -247,3 +247,15 @@ def test_traced_peak_bytes_refuses_nested_tracing():
             A.traced_peak_bytes(lambda: None)
     finally:
         tracemalloc.stop()
+
+
+def test_attention_recurrent_names_its_own_parameters():
+    """Its parameters are q, k, v (lower case): the messages say so (they said K and V)."""
+    rng = np.random.default_rng(0)
+    q, k, v = rng.standard_normal((3, 4, 2))
+    with pytest.raises(ValueError, match=r"^k must"):
+        A.attention_recurrent(q, k[None], v)
+    with pytest.raises(ValueError, match=r"^v must"):
+        A.attention_recurrent(q, k, np.full_like(v, np.nan))
+    with pytest.raises(ValueError, match=r"^v must have as many rows as k"):
+        A.attention_recurrent(q, k, v[:3])

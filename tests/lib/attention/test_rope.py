@@ -323,3 +323,19 @@ def test_tied_rope_on_the_diagonal_turns_odd_pairs_faster(d):
     assert np.allclose(a_tied[1::2] / a_1d[1::2], 1e4 ** (2 / d), rtol=1e-12)
     a_alt = RP.rope_angles([[n, n]], d, scheme="alternate")[0]
     assert np.array_equal(a_alt, a_1d)
+
+
+def test_layout_functions_refuse_what_is_not_a_layout():
+    lay = RP.positions_mrope([("text", 2), ("image", 2, 2)])
+    assert RP.modality_gaps(lay)
+    for bad in ([], 1.5, None, tuple(lay)[:2]):
+        with pytest.raises(ValueError, match="layout"):
+            RP.modality_gaps(bad)
+        with pytest.raises(ValueError, match="layout"):
+            RP.layout_scores(bad, "mrope", d=16)
+
+
+def test_score_matrix_names_positions_when_the_rows_disagree():
+    q = np.ones((5, 4))
+    with pytest.raises(ValueError, match="positions"):
+        RP.score_matrix(q, q, np.arange(2.0)[:, None] * np.ones(2))

@@ -215,3 +215,9 @@ def test_top_gap_density_bad_input_raises_naming_parameter():
     from kexue import attention as A_
     with pytest.raises(ValueError, match="n"):
         A_.top_gap_density_at_zero(1)
+
+
+def test_score_sampling_checks_the_seed():
+    for bad in (-1, 1.5, "bad", np.inf):
+        with pytest.raises(ValueError, match="seed"):
+            A.mc_objective(1.0, 8, trials=4, seed=bad)

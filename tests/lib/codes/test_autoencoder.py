@@ -69,7 +69,7 @@ def test_training_records_the_median_norm_ratio_for_vq_only():
     assert abs(vq["history"]["q_over_z"][0] - 1.0) < 1e-6     # codes copied from the encoder
     model = vq["model"]
     with torch.no_grad():
-        z = model.encoder(C.digits_tensor())
+        z = model.encoder(C.digits_tensor().to(next(model.parameters()).dtype))
         q = model.quantizer.codebook[C.nearest_code(z, model.quantizer.codebook)]
     assert abs(vq["q_over_z"] - float((q.norm(dim=-1) / z.norm(dim=-1)).median())) < 1e-6
 
@@ -86,3 +86,15 @@ def test_training_records_the_median_norm_ratio_for_vq_only():
 def test_bad_input_raises_value_error_naming_the_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_build_digits_model_checks_every_argument_whatever_the_method():
+    """An FSQ model ignores K, dim, init, grad, beta and gamma: they are checked all the same."""
+    for kw, name in ((dict(K=0), "K"), (dict(K=1.5), "K"), (dict(dim=-1), "dim"),
+                     (dict(init="bad"), "init"), (dict(grad="bad"), "grad"),
+                     (dict(beta=np.nan), "beta"), (dict(gamma=-1.0), "gamma"),
+                     (dict(levels=[1, 4]), "levels")):
+        with pytest.raises(ValueError, match=name):
+            C.build_digits_model("fsq", **kw)
+        with pytest.raises(ValueError, match=name):
+            C.build_digits_model("vq", **kw)

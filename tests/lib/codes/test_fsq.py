@@ -247,3 +247,12 @@ def test_fsq_level_probabilities_sum_to_one_and_are_symmetric(L, scale):
 def test_bad_input_raises_value_error_naming_the_parameter(call, name):
     with pytest.raises(ValueError, match=name.replace("[", r"\[").replace("]", r"\]")):
         call()
+
+
+def test_check_levels_checks_its_own_options():
+    assert C.check_levels([3, 1], min_level=1) == [3, 1]
+    for bad in (0, -1, 1.5, None, "2"):
+        with pytest.raises(ValueError, match="min_level"):
+            C.check_levels([3, 4], min_level=bad)
+    with pytest.raises(ValueError, match="name"):
+        C.check_levels([3, 4], name=None)

@@ -340,3 +340,12 @@ def test_boundary_distance_is_translation_and_rotation_invariant(seed):
 def test_bad_input_raises_value_error_naming_the_parameter(call, name):
     with pytest.raises(ValueError, match=name.replace("[", r"\[").replace("]", r"\]")):
         call()
+
+
+@pytest.mark.parametrize("fn", [C.ste, C.rotate_to,
+                                lambda z, q: C.generalized_ste(z, q, torch.eye(3, dtype=z.dtype))])
+def test_a_shape_mismatch_names_both_z_and_q(fn):
+    z = torch.randn(4, 3, dtype=torch.float64)
+    for bad_z in (z[0], z[None]):
+        with pytest.raises(ValueError, match=r"q must have the shape of z"):
+            fn(bad_z, z)

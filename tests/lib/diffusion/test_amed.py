@@ -39,6 +39,18 @@ def test_trajectory_pca_and_chord():
         D.chord_deviation(np.zeros((4, 3)))
 
 
+def test_trajectory_pca_matches_the_svd_of_the_centred_points():
+    """A trajectory off the origin and of full rank: centring over the points (axis -2), not the
+    coordinates, is what the singular values of X - mean(X, 0) measure."""
+    rng = np.random.default_rng(0)
+    traj = rng.standard_normal((7, 3)) * np.array([3.0, 1.0, 0.2]) + np.array([5.0, -2.0, 1.0])
+    s = np.linalg.svd(traj - traj.mean(0), compute_uv=False)
+    np.testing.assert_allclose(D.trajectory_pca(traj), s**2 / (s**2).sum(), rtol=1e-10)
+    other = traj[::-1] * 2.0
+    batch = D.trajectory_pca(np.stack([traj, other]))
+    np.testing.assert_allclose(batch, np.stack([D.trajectory_pca(traj), D.trajectory_pca(other)]), rtol=1e-12)
+
+
 def test_amed_plugin_with_c_1_is_euler_on_the_refined_grid(gm):
     """Plugin steps with c = 1 are two Euler steps: Euler on the grid with s_mid inserted."""
     x = 80 * np.random.default_rng(1).standard_normal((20, gm.dim))
@@ -71,3 +83,13 @@ def test_amed_plugin_bad_input(gm):
         D.sample_amed_plugin(gm, x, s, [0.5, 0.5], [1, -1])
     with pytest.raises(ValueError, match="kind"):
         D.fit_amed(gm, x, s, kind="other")
+
+
+def test_fit_amed_checks_the_denoiser_and_c_bounds():
+    gm = D.GaussianMixture(np.array([[1.0, 0.0], [-1.0, 0.5]]), 0.3)
+    x = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="denoiser"):
+        D.fit_amed("bad", x, [2.0, 1.0], substeps=2, r_grid=3)
+    for bad in ((1.0,), (), None, 1.0):
+        with pytest.raises(ValueError, match="c_bounds"):
+            D.fit_amed(gm, x, [2.0, 1.0], substeps=2, r_grid=3, c_bounds=bad)

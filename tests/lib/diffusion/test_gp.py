@@ -163,3 +163,59 @@ def test_learned_denoiser_bad_input():
         D.learned_denoiser_mse(x, x, x, x)
     with pytest.raises(ValueError, match="noisy_test"):
         D.learned_denoiser_mse(x, x + 1, x, np.zeros((3, 8, 8)))
+
+
+def _dense_gp_covariance(P):
+    n = P.shape[0]
+    F = np.fft.fft(np.eye(n))
+    F2 = np.kron(F, F) / n                                              # unitary 2-D DFT
+    return (F2.conj().T @ np.diag(P.reshape(-1)) @ F2).real
+
+
+@pytest.mark.parametrize("kind,s", [("powerlaw", 2), ("bandpass", 2), ("powerlaw", 4)])
+def test_full_input_coarse_mmse_matches_dense_posterior(kind, s):
+    # reference: the Gaussian posterior covariance of x0 given x_t as dense matrices, then pooled
+    n = 8
+    P = D.gp_spectrum(n, kind, alpha=2.0, k0=1.5)
+    C = _dense_gp_covariance(P)
+    Dm = D.avg_pool(np.eye(n * n).reshape(n * n, n, n), s).reshape(n * n, -1).T
+    for a, b in [(0.9, 0.3), (0.6, 0.8), (0.2, 0.98)]:
+        K = a * C @ np.linalg.inv(a * a * C + b * b * np.eye(n * n))
+        E = C - K @ (a * C)                                             # posterior covariance
+        ref = np.trace(Dm @ E @ Dm.T) / Dm.shape[0]
+        assert math.isclose(D.full_input_coarse_mmse(P, s, a, b), ref, rel_tol=1e-10)
+
+
+def test_full_input_coarse_mmse_is_below_the_pooled_only_mmse():
+    P = D.gp_spectrum(32, "bandpass", k0=2.0, width=0.6)
+    t = np.linspace(0.05, 0.95, 19)
+    a, b = D.cosine_alpha_beta(t, 2)
+    full = D.full_input_coarse_mmse(P, 2, a, b)
+    pooled = D.coarse_mmse(D.pooled_spectrum(P, 2), a, b / 2)
+    assert full.shape == t.shape and (full < pooled).all()
+
+
+def test_full_input_coarse_mmse_bad_input():
+    P = D.gp_spectrum(8)
+    with pytest.raises(ValueError, match="s"):
+        D.full_input_coarse_mmse(P, 3, 0.5, 0.5)
+    with pytest.raises(ValueError, match="alpha"):
+        D.full_input_coarse_mmse(P, 2, -0.1, 0.5)
+    with pytest.raises(ValueError, match="beta"):
+        D.full_input_coarse_mmse(P, 2, 0.5, 0.0)
+    with pytest.raises(ValueError, match="P_high"):
+        D.full_input_coarse_mmse(np.ones((4, 5)), 2, 0.5, 0.5)
+
+
+def test_gp_helpers_check_every_argument():
+    """k0 and width were unchecked for the power law, alpha and ell for the band pass."""
+    for kind in ("powerlaw", "bandpass"):
+        for key in ("alpha", "ell", "k0", "width"):
+            with pytest.raises(ValueError, match=key):
+                D.gp_spectrum(8, kind, **{key: np.nan})
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="n"):
+            D.freq_radius(bad)                    # was ZeroDivisionError / numpy's message
+    for bad in ("bad", None, 0):
+        with pytest.raises(ValueError, match="rng"):
+            D.sample_gp(D.gp_spectrum(8), 2, bad)

@@ -96,3 +96,12 @@ def test_sliced_wasserstein2_bad_input():
         D.sliced_wasserstein2(np.zeros(3), np.zeros((3, 1)))
     with pytest.raises(ValueError, match="n_projections"):
         D.sliced_wasserstein2(np.zeros((3, 2)), np.zeros((3, 2)), n_projections=0)
+
+
+def test_metrics_name_seed_and_the_shape_mismatch():
+    x = np.zeros((4, 2))
+    for bad in (-1, 1.5, "bad", np.inf):
+        with pytest.raises(ValueError, match="seed"):
+            D.sliced_wasserstein2(x, x, seed=bad)
+    with pytest.raises(ValueError, match=r"y must have the shape of x"):
+        D.rms_error(x[None], x)

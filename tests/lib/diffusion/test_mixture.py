@@ -105,3 +105,14 @@ def test_responsibilities_with_unequal_stds_match_scipy_densities():
                      for k in range(2)], -1)
     np.testing.assert_allclose(g.responsibilities(x, sigma), dens / dens.sum(-1, keepdims=True),
                                rtol=1e-12)
+
+
+def test_mixture_constructors_name_stds_and_seed():
+    mu = np.array([[1.0, 0.0], [-1.0, 0.5]])
+    D.GaussianMixture(mu, 0.5)                     # a scalar: one std for both components
+    for bad in ("bad", None, np.ones((2, 2))):
+        with pytest.raises(ValueError, match="stds"):
+            D.GaussianMixture(mu, bad)
+    for bad in (-1, 1.5, "bad", np.nan):
+        with pytest.raises(ValueError, match="seed"):
+            D.random_mixture(seed=bad)

@@ -301,3 +301,47 @@ def test_euler_ancestral_bad_input():
         D.sample_euler_ancestral(f, np.zeros(2), [1.0, 0.0], seed=-1)
     with pytest.raises(ValueError, match="sigmas"):
         D.sample_euler_ancestral(f, np.zeros(2), [1.0, 2.0])
+
+
+def _gm_denoiser():
+    return D.GaussianMixture(np.array([[1.0, 0.0], [-1.0, 0.5]]), np.array([0.3, 0.6]))
+
+
+@pytest.mark.parametrize("run", [
+    lambda den, x: D.sample_euler(den, x, [2.0, 1.0, 0.0]),
+    lambda den, x: D.sample_heun(den, x, [2.0, 1.0, 0.0]),
+    lambda den, x: D.sample_midpoint(den, x, [2.0, 1.0, 0.0]),
+    lambda den, x: D.sample_amed(den, x, [2.0, 1.0, 0.5], [0.5, 0.5], [1.0, 1.0]),
+    lambda den, x: D.reference_solution(den, x, [2.0, 1.0], substeps=2),
+    lambda den, x: D.solve_at_budget(den, x, 4, "heun"),
+    lambda den, x: D.slope(den, x, 1.0),
+])
+def test_samplers_check_the_model_and_x_once_at_entry(run):
+    """A string denoiser was "'str' object is not callable"; a NaN in x came back as a NaN
+    output or a FloatingPointError blaming the library."""
+    x = np.zeros((3, 2))
+    for bad in ("bad", None):
+        with pytest.raises(ValueError, match="denoiser"):
+            run(bad, x)
+    for bad in (np.full((3, 2), np.nan), "bad", None):
+        with pytest.raises(ValueError, match=r"^x must"):
+            run(_gm_denoiser(), bad)
+
+
+def test_vp_samplers_check_the_eps_model_x_rng_and_amed_steps():
+    eps = D.gp_highres_model(D.gp_spectrum(8))
+    x = np.zeros((2, 8, 8))
+    ts = np.array([0.9, 0.5, 0.1])
+    for fn in (lambda e, z: D.ddim_sample(e, z, ts),
+               lambda e, z: D.ddpm_sample(e, z, ts, np.random.default_rng(0))):
+        with pytest.raises(ValueError, match="eps_fn"):
+            fn("bad", x)
+        with pytest.raises(ValueError, match=r"^x must"):
+            fn(eps, np.full_like(x, np.inf))
+    with pytest.raises(ValueError, match="rng"):
+        D.ddpm_sample(eps, x, ts, rng="bad")
+    for bad in ("bad", [[0.5, 0.5]]):
+        with pytest.raises(ValueError, match=r"^r must"):
+            D.sample_amed(_gm_denoiser(), np.zeros((3, 2)), [2.0, 1.0, 0.5], bad, [1.0, 1.0])
+    with pytest.raises(ValueError, match=r"^x must"):
+        D.afs_slope(np.array([np.nan]), 1.0)

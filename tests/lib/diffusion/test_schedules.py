@@ -214,3 +214,13 @@ def test_snr_widget_bad_input():
         D.shifted_cosine(0.5, -2.0)
     with pytest.raises(ValueError, match="alphas_cumprod"):
         D.shift_alphas_cumprod([0.0, 0.5], 2.0)
+
+
+def test_schedule_helpers_name_their_inputs():
+    with pytest.raises(ValueError, match="schedule"):
+        D.snr_match_time(0.5, 2.0, schedule=None)
+    with pytest.raises(ValueError, match="denoiser"):
+        D.eps_from_denoiser("bad")
+    for bad in ("bad", None):
+        with pytest.raises(ValueError, match="x_t"):
+            D.vp_to_ve(bad, 0.8, 0.6)

@@ -127,3 +127,54 @@ def test_float64_network_is_the_float32_one_up_to_float32_rounding():
         assert torch.allclose(d64(x.double()[:3], s), y64[:3], atol=1e-12)
     with pytest.raises(ValueError, match="dtype"):
         D.load_pretrained("float16")
+
+
+def test_groupnorm_decoder_removes_the_bottom_skip_scale_except_through_the_residual_path():
+    """The bottom decoder block's groups hold only upsampled or only skip channels (32 + 32, 8
+    groups), so with its 1x1 residual path zeroed (and GroupNorm's eps set to 0) a skip scale
+    rho > 0 changes nothing; with the residual path it does change the output."""
+    torch.manual_seed(0)
+    d = D.EDMDenoiser(D.TinyUNet(channels=16, levels=2, emb_dim=8, norm=True)).double().eval()
+    x = torch.randn(3, 1, 8, 8, dtype=torch.float64)
+    base = d(x, 0.7)
+    with D.skip_tuning(d, 2.0):
+        assert (d(x, 0.7) - base).abs().max() > 1e-6
+    with torch.no_grad():
+        d.net.dec[1].res.weight.zero_()
+    d.net.dec[1].norm1.eps = 0.0                  # GroupNorm's eps is the only other place rho enters
+    base = d(x, 0.7)
+    with D.skip_tuning(d, 2.0):
+        assert torch.allclose(d(x, 0.7), base, atol=1e-10)
+    with pytest.raises(ValueError, match="channels"):
+        D.TinyUNet(channels=12, norm=True)
+
+
+def test_groupnorm_variant_loads_and_beats_the_trivial_denoiser():
+    d, meta = D.load_pretrained(norm=True)
+    assert D.WEIGHTS_GN.stat().st_size < 500_000 and d.net.norm and meta["norm"]
+    assert meta["parameters"] == sum(p.numel() for p in d.parameters())
+    x0 = torch.from_numpy(kexue.datasets.digits("signed", as_images=True)[0])[:, None][:300]
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0)).double()
+    sig = torch.full((300,), 0.5, dtype=torch.float64)
+    with torch.no_grad():
+        trained = D.edm_loss(d, x0, sig, noise, weighted=False)
+    assert trained < 0.5 * (((0.5 * (x0 + 0.5 * noise)) - x0) ** 2).mean()
+    with pytest.raises(ValueError, match="norm"):
+        D.load_pretrained(norm="groupnorm")
+
+
+def test_edm_loss_and_denoiser_check_their_inputs(den):
+    """edm_loss returned NaN for a NaN x0 or sigma and TypeError for a string model."""
+    x0 = torch.zeros(2, 1, 8, 8, dtype=next(den.parameters()).dtype)
+    sigma = torch.tensor([0.5, 1.0], dtype=x0.dtype)
+    for bad in ("bad", None):
+        with pytest.raises(ValueError, match="den"):
+            D.edm_loss(bad, x0, sigma)
+        with pytest.raises(ValueError, match="net"):
+            D.EDMDenoiser(bad)
+    for bad in (x0.clone().fill_(float("nan")), x0[0], x0[:, :, :, :0], "bad"):
+        with pytest.raises(ValueError, match="x0"):
+            D.edm_loss(den, bad, sigma)
+    for bad in (torch.tensor([0.5, float("inf")], dtype=x0.dtype), sigma[:1], -sigma, sigma[None]):
+        with pytest.raises(ValueError, match="sigma"):
+            D.edm_loss(den, x0, bad)

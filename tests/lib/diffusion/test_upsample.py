@@ -113,3 +113,51 @@ def test_remaining_bad_input():
         D.ug_weight(0.5, 0.2, 1.5)
     with pytest.raises(ValueError, match="t"):
         D.ug_weight(2.0, 0.2, 0.5)
+
+
+def test_committed_ug_digit_sweep_reproduces_its_first_samples():
+    # the committed run of ug_digit_sweep: re-run the first 8 paired noises at the first and the
+    # third weight and compare the classifier's top probabilities sample by sample
+    run = D.load_ug_digit_sweep()
+    assert run["n"] >= 256 and run["ws"][0] == 0.0 and len(run["fd_diff_ci"]) == len(run["ws"]) - 1
+    x_T = np.random.default_rng(run["seed"]).standard_normal((8, 16, 16))
+    _, clf = D.digit_features()
+    for j in (0, 2):
+        y = np.clip(D.avg_pool(D.ug_digit_samples(x_T, run["ws"][j], run["steps"]), 2), -1, 1)
+        top = clf.predict_proba(y.reshape(8, 64)).max(1)
+        assert np.allclose(top, run["head_top_prob"][j], atol=1e-4)
+    for lo, hi in run["fd_diff_ci"] + run["top_prob_diff_ci"]:
+        assert lo <= hi
+
+
+def test_ug_digit_sweep_runs_small_and_is_paired():
+    r = D.ug_digit_sweep(n=8, ws=(0.0, 0.0), steps=2, n_boot=10)
+    assert r["fd"][0] == r["fd"][1] and r["fd_diff_ci"] == [[0.0, 0.0]]
+    assert len(r["head_top_prob"][0]) == 8
+
+
+def test_ug_digit_bad_input():
+    with pytest.raises(ValueError, match="x_T"):
+        D.ug_digit_samples(np.zeros((2, 8, 8)), 0.0)
+    with pytest.raises(ValueError, match="steps"):
+        D.ug_digit_samples(np.zeros((2, 16, 16)), 0.0, steps=0)
+    with pytest.raises(ValueError, match="ws"):
+        D.ug_digit_sweep(n=8, ws=(0.0,))
+    with pytest.raises(ValueError, match="n"):
+        D.ug_digit_sweep(n=2)
+
+
+def test_upsample_helpers_check_their_inputs():
+    eps = D.gp_lowres_model(D.gp_spectrum(4))
+    x = np.zeros((2, 8, 8))
+    for bad in ("bad", None):
+        with pytest.raises(ValueError, match="eps_model"):
+            D.upsample_guidance_eps(bad, x, 0.5, 2, 0.5)
+    for bad in (np.full_like(x, np.nan), "bad", None):
+        with pytest.raises(ValueError, match="x_t"):
+            D.upsample_guidance_eps(eps, bad, 0.5, 2, 0.5)
+        with pytest.raises(ValueError, match="x_T"):
+            D.gp_ug_samples(D.gp_spectrum(8), 2, 0.5, bad, np.array([0.9, 0.5]))
+    for bad in ((3,), (0,), 2, None, "bad"):
+        with pytest.raises(ValueError, match="scales"):
+            D.multiscale_loss(x, x, scales=bad)

@@ -35,3 +35,17 @@ def test_solvers_bad_input():
         X.solvers(n_samples=5)
     with pytest.raises(ValueError, match="budgets"):
         X.solvers(budgets=(2, 5))
+
+
+def test_solvers_refuses_malformed_grids():
+    """A scalar, an empty list, None or a nested list gave TypeError/IndexError before."""
+    for name in ("budgets", ):
+        for bad in (3, [], None, [[1, 2]], "ab"):
+            with pytest.raises(ValueError, match=name):
+                X.solvers(**{name: bad})
+
+
+def test_solvers_checks_the_seed():
+    for bad in (-1, 1.5, "a"):
+        with pytest.raises(ValueError, match="seed"):
+            X.solvers(seed=bad)

@@ -69,3 +69,19 @@ def test_scan_partial_outputs_match_the_library():
 def test_bad_input_names_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_cost_refuses_malformed_grids():
+    """A scalar, an empty list, None or a nested list gave TypeError/IndexError before."""
+    for name in ("layers", "lengths", ):
+        for bad in (3, [], None, [[1, 2]], "ab"):
+            with pytest.raises(ValueError, match=name):
+                X.cost(**{name: bad})
+
+
+def test_ram_disk_refuses_malformed_grids():
+    """A scalar, an empty list, None or a nested list gave TypeError/IndexError before."""
+    for name in ("contexts", ):
+        for bad in (3, [], None, [[1, 2]], "ab"):
+            with pytest.raises(ValueError, match=name):
+                X.ram_disk(**{name: bad})

@@ -35,3 +35,17 @@ def test_scale_frames_match_the_library():
 def test_bad_input_names_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_scale_refuses_malformed_grids():
+    """A scalar, an empty list, None or a nested list gave TypeError/IndexError before."""
+    for name in ("n_values", "ratios", ):
+        for bad in (3, [], None, [[1, 2]], "ab"):
+            with pytest.raises(ValueError, match=name):
+                X.scale(**{name: bad})
+
+
+def test_scale_checks_its_keyword_sizes_and_seed():
+    for name, bad in (("n_alpha", 1), ("n_alpha", np.nan), ("budget", 0), ("seed", -1)):
+        with pytest.raises(ValueError, match=name):
+            X.scale(**{name: bad})

@@ -35,3 +35,19 @@ def test_the_module_lists_zero_argument_factories():
 def test_crossing_bad_input():
     with pytest.raises(ValueError, match="n_paths"):
         X.crossing(n_paths=0)
+
+
+def test_crossing_refuses_malformed_grids():
+    """A scalar, an empty list, None or a nested list gave TypeError/IndexError before."""
+    for name in ("times", "steps", ):
+        for bad in (3, [], None, [[1, 2]], "ab"):
+            with pytest.raises(ValueError, match=name):
+                X.crossing(**{name: bad})
+
+
+def test_crossing_checks_times_and_seed():
+    for bad in ([1.0, np.nan], [0.0, 0.5], [1.5, 0.5]):
+        with pytest.raises(ValueError, match="times"):
+            X.crossing(times=bad)
+    with pytest.raises(ValueError, match="seed"):
+        X.crossing(seed=-1)

@@ -49,3 +49,15 @@ def test_phase_values_are_radians():
     ex = X.nonnegativity()
     phases = next(c for c in ex.controls if c.name == "phase").values
     assert phases[-1] == pytest.approx(math.pi, abs=1e-4)
+
+
+def test_factories_check_their_sizes_and_seed():
+    for bad in (0, 1, np.nan, "a", None):
+        with pytest.raises(ValueError, match="n_points"):
+            X.nonnegativity(n_points=bad)
+        with pytest.raises(ValueError, match="n_points"):
+            X.fit(n_points=bad)
+        with pytest.raises(ValueError, match="n_train"):
+            X.fit(n_train=bad)
+    with pytest.raises(ValueError, match="seed"):
+        X.fit(seed=-1)

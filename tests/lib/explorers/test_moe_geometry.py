@@ -45,3 +45,10 @@ def test_digits_errors_frame_and_control():
     np.testing.assert_allclose(series(fr, 0, "true")["y"], s["oracle"], rtol=1e-3)
     assert fr != e.update(n=4)
     assert len(e.static().data) < 1_200_000
+
+
+def test_norm_rule_checks_its_grids():
+    for name, bad in (("dims", 3), ("dims", []), ("dims", None), ("dims", (3, 8)),
+                      ("seeds", (1, 2)), ("seeds", (0, -1)), ("seeds", "ab")):
+        with pytest.raises(ValueError, match=name):
+            X.norm_rule(**{name: bad})

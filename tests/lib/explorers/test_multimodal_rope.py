@@ -41,3 +41,28 @@ def test_score_map_is_symmetric():
 def test_bad_input_names_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_layout_refuses_malformed_grids():
+    """A scalar, an empty list, None or a nested list gave TypeError/IndexError before."""
+    for name in ("Ls", "sizes", "frames", ):
+        for bad in (3, [], None, [[1, 2]], "ab"):
+            with pytest.raises(ValueError, match=name):
+                X.layout(**{name: bad})
+
+
+def test_score_map_refuses_malformed_grids():
+    """A scalar, an empty list, None or a nested list gave TypeError/IndexError before."""
+    for name in ("sizes", ):
+        for bad in (3, [], None, [[1, 2]], "ab"):
+            with pytest.raises(ValueError, match=name):
+                X.score_map(**{name: bad})
+
+
+def test_text_lengths_must_be_positive():
+    with pytest.raises(ValueError, match="right"):
+        X.layout(right=0)
+    with pytest.raises(ValueError, match="text"):
+        X.score_map(text=0)
+    with pytest.raises(ValueError, match="sizes"):
+        X.score_map(sizes=[2])                    # the slider starts at its second entry

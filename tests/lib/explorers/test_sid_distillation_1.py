@@ -24,3 +24,9 @@ def test_identities_frame_matches_library(a, t):
     assert seg[1] - seg[0] == pytest.approx(4 * mc["se_L1"], rel=1e-3)
     assert fr["panels"][1]["series"][0]["y"][0] == pytest.approx(D.gaussian_sid_L1(0.2, X.B, X.MU, X.S, alpha, beta), rel=1e-3)
     assert f"closed-form L1 = {cf:.4f}" in fr["text"]
+
+
+def test_identities_checks_the_seed():
+    for bad in (-1, 1.5, "a", None):
+        with pytest.raises(ValueError, match="seed"):
+            X.identities(seed=bad)

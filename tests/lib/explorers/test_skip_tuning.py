@@ -1,5 +1,6 @@
 """Tests of kexue.explorers.skip_tuning: the mosaic shows the float64 network's samples."""
 import numpy as np
+import pytest
 import torch
 
 from kexue import diffusion as D
@@ -41,3 +42,9 @@ def test_default_factory_uses_the_committed_network_and_sweep():
     sw = D.load_sweep()
     assert f"floor {sw['real']['fd_floor']:.2f}" in fr["text"]
     assert ex.update(sampler="heun5")["text"] != fr["text"]
+
+
+def test_skip_tuning_checks_the_seed_before_loading_anything():
+    for bad in (-1, 1.5, "a", None):
+        with pytest.raises(ValueError, match="seed"):
+            X.skip_tuning(seed=bad)

@@ -32,3 +32,11 @@ def test_schedules_bad_input():
         X.schedules(factors=(0, 2))
     with pytest.raises(ValueError, match="n_t"):
         X.schedules(n_t=3)
+
+
+def test_schedules_refuses_malformed_grids():
+    """A scalar, an empty list, None or a nested list gave TypeError/IndexError before."""
+    for name in ("factors", ):
+        for bad in (3, [], None, [[1, 2]], "ab"):
+            with pytest.raises(ValueError, match=name):
+                X.schedules(**{name: bad})

@@ -28,3 +28,17 @@ def test_upsample_guidance_bad_input():
         X.upsample_guidance(n=16, factors=(3,))
     with pytest.raises(ValueError, match="n_samples"):
         X.upsample_guidance(n_samples=0)
+
+
+def test_upsample_guidance_refuses_malformed_grids():
+    """A scalar, an empty list, None or a nested list gave TypeError/IndexError before."""
+    for name in ("ws", "factors", ):
+        for bad in (3, [], None, [[1, 2]], "ab"):
+            with pytest.raises(ValueError, match=name):
+                X.upsample_guidance(**{name: bad})
+
+
+def test_upsample_guidance_checks_the_seed():
+    for bad in (-1, 1.5, "a"):
+        with pytest.raises(ValueError, match="seed"):
+            X.upsample_guidance(seed=bad)

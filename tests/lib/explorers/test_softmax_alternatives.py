@@ -41,3 +41,11 @@ def test_bad_input_names_the_parameter():
         X.distribution_zoo(alphas=(3.0,))
     with pytest.raises(ValueError, match="ks"):
         X.distribution_zoo(ks=(9,))
+
+
+def test_distribution_zoo_refuses_malformed_grids():
+    """A scalar, an empty list, None or a nested list gave TypeError/IndexError before."""
+    for name in ("taus", "alphas", "ks", ):
+        for bad in (3, [], None, [[1, 2]], "ab"):
+            with pytest.raises(ValueError, match=name):
+                X.distribution_zoo(**{name: bad})

@@ -45,3 +45,9 @@ def test_fourier_post_frame_shows_the_drift_and_legs_ignores_w():
 
 def test_static_export_fits():
     assert X.memory().static().nbytes < 1_200_000
+
+
+def test_memory_checks_n_points():
+    for bad in (0, 1, np.nan, "a", None):
+        with pytest.raises(ValueError, match="n_points"):
+            X.memory(n_points=bad)

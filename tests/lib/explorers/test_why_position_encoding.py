@@ -46,3 +46,17 @@ def test_shuffle_frames():
 def test_bad_input_names_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_variance_refuses_malformed_grids():
+    """A scalar, an empty list, None or a nested list gave TypeError/IndexError before."""
+    for name in ("ds", "heads", "ns", ):
+        for bad in (3, [], None, [[1, 2]], "ab"):
+            with pytest.raises(ValueError, match=name):
+                X.variance(**{name: bad})
+
+
+def test_variance_checks_its_draw_counts():
+    for name in ("draws", "hist_draws"):
+        with pytest.raises(ValueError, match=name):
+            X.variance(**{name: 0})

@@ -150,3 +150,13 @@ def test_breakpoints_let_quadrature_see_the_narrow_spikes():
     assert Z.integral(blind, 1, 30) < exact - 1e-3                # without them it steps over spikes
     with pytest.raises(ValueError, match="^points"):
         Z.integral(blind, 1, 3, points=[np.nan])
+
+
+def test_summand_checks_its_fields():
+    """A Summand refuses a non-callable term, a non-string label and a start below 1."""
+    f = Z.power(2.0).f
+    assert Z.Summand("q", f, None).start == 1
+    for kw, name in ((dict(name=None), "name"), (dict(f="bad"), "f"), (dict(F="bad"), "F"),
+                     (dict(start=0), "start"), (dict(start=1.5), "start"), (dict(tex=None), "tex")):
+        with pytest.raises(ValueError, match=name):
+            Z.Summand(**{**dict(name="q", f=f, F=None), **kw})

@@ -261,3 +261,14 @@ def test_check_indices_validator():
         with pytest.raises(ValueError, match="idx"):
             check_indices(bad, 3, name="idx")
     assert list(check_indices([1, 1], 3, name="idx", unique=False)) == [1, 1]
+
+
+def test_coherent_factors_blames_l_past_the_widths():
+    """l directions plus a shared one need n, m >= l + 1: an l past them names l."""
+    X, Y = CR.coherent_factors(5, 4, 5, 0.5)
+    assert X.shape == (5, 4) and Y.shape == (4, 5)
+    for n, l, m in ((5, 1000, 5), (5, 5, 8), (8, 5, 5)):
+        with pytest.raises(ValueError, match="l must be"):
+            CR.coherent_factors(n, l, m, 0.5)
+    with pytest.raises(ValueError, match="n must be"):
+        CR.coherent_factors(1, 1, 5, 0.5)

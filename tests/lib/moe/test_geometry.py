@@ -301,3 +301,17 @@ def test_bad_inputs():
         G.digits_expert_study(n=5)
     with pytest.raises(ValueError, match="x"):
         G.dense_ffn(np.array([[np.nan] * 6]), WA, WB)
+
+
+def test_subset_error_blames_the_mismatch_on_both_arguments():
+    V = np.random.default_rng(0).standard_normal((5, 4))
+    with pytest.raises(ValueError, match=r"idx must have shape .* leading axes of V"):
+        G.subset_error(V[None], np.array([0, 2]))
+
+
+def test_digits_expert_study_bounds_n_best_by_the_test_rows():
+    """n_best rows of the test half (899 of the 1797 digits): 0 and 1000 are refused before
+    any training."""
+    for bad in (0, 900, 1000):
+        with pytest.raises(ValueError, match="n_best"):
+            G.digits_expert_study(4, n_best=bad, hidden=8)

@@ -588,3 +588,139 @@ def test_partial_sort_option_gives_the_full_sort_result(fn):
         assert (part - full).abs().max() < 1e-14 and (g_part - g_full).abs().max() < 1e-13, k
     with pytest.raises(ValueError, match="k"):
         f([1.0, 2.0], k=0)
+
+
+@pytest.mark.parametrize("fn", [P.accuracy_loss, P.sparsemax_loss, P.am_softmax_loss,
+                                lambda x, target: P.sparse_softmax_loss(x, target, 2)])
+def test_losses_refuse_a_target_that_is_not_an_integer(fn):
+    """A string or None target was a TypeError/RuntimeError from torch.as_tensor."""
+    x = np.array([0.3, -0.2, 0.5])
+    for bad in ("bad", None, 1.5):
+        with pytest.raises(ValueError, match="target"):
+            fn(x, bad)
+
+
+def test_surrogate_losses_refuse_a_target_that_is_not_an_integer():
+    x = torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64)
+    p = torch.softmax(x, -1)
+    for fn in (P.stopgrad_surrogate_loss, P.naive_stopgrad_loss_post):
+        for bad in ("bad", None):
+            with pytest.raises(ValueError, match="target"):
+                fn(p, x, bad)
+
+
+def test_classifier_fits_check_labels_seed_and_checkpoints():
+    X = np.random.default_rng(0).standard_normal((6, 2))
+    y = np.array([0, 1, 0, 1, 1, 0])
+    for bad in (np.array([], dtype=int), "bad", None, y[:, None]):
+        with pytest.raises(ValueError, match="y"):
+            P.fit_cosine_classifier(X, bad, dim=2, steps=1)
+        with pytest.raises(ValueError, match="y"):
+            P.fit_linear_classifier(X, bad, steps=1)
+    for bad in (-1, 1.5, None):
+        with pytest.raises(ValueError, match="seed"):
+            P.fit_cosine_classifier(X, y, dim=2, steps=1, seed=bad)
+        with pytest.raises(ValueError, match="seed"):
+            P.fit_linear_classifier(X, y, steps=1, seed=bad)
+    for bad in (1.5, None):
+        with pytest.raises(ValueError, match="checkpoints"):
+            P.fit_linear_classifier(X, y, steps=1, checkpoints=bad)
+
+
+def test_zoo_map_checks_alpha_and_k_for_every_map():
+    """alpha and k were ignored (not checked) unless the map used them."""
+    x = np.array([1.0, 0.5, -0.2])
+    for bad in (np.nan, 0.5, 3.0, "a"):
+        with pytest.raises(ValueError, match="alpha"):
+            P.zoo_map(x, "softmax", alpha=bad)
+    for bad in (0, 4, 1.5):
+        with pytest.raises(ValueError, match="k"):
+            P.zoo_map(x, "softmax", k=bad)
+
+
+def test_relu_exp_gap_and_taylor_softmax_bound_their_sizes():
+    for bad in (0, 1, 2.5, None):
+        with pytest.raises(ValueError, match="n"):
+            P.relu_exp_gap(0.5, n=bad)
+    with pytest.raises(ValueError, match="k"):
+        P.taylor_softmax(np.array([0.1, 0.2]), 1000)      # 1000! overflowed int -> float
+
+
+# ---------------------------------------------------------------- extreme inputs, one property per family
+# Rows drawn from a grid with +-1e4 and +-1e30 (ties are common) or free floats in +-1e4, divided
+# by tau in 1e-6 ... 1e6 before the cast: scores up to 1e36, which float32 still holds.
+HUGE_ROWS = st.integers(2, 7).flatmap(lambda n: st.one_of(
+    st.lists(st.sampled_from([-1e30, -1e4, -3.0, -1.0, 0.0, 0.5, 1.0, 1e4, 1e30]), min_size=n, max_size=n),
+    st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=n, max_size=n)))
+
+
+def _huge(row, tau, dtype):
+    return (torch.tensor(row, dtype=torch.float64) / tau).to(dtype).requires_grad_()
+
+
+def _finite_grad(out, x):
+    w = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+    (g,) = torch.autograd.grad((out * w).sum(), x)
+    return bool(torch.isfinite(out).all()) and bool(torch.isfinite(g).all())
+
+
+@settings(max_examples=60, deadline=None)
+@given(HUGE_ROWS, TAUS, DTYPES, st.sampled_from(["softmax", "logsumexp", "sigmoid", "taylor2", "taylor4",
+                                                 "sparse_softmax"]), st.data())
+def test_property_softmax_variants_finite_at_huge_scores(row, tau, dtype, name, data):
+    """softmax, logsumexp, sigmoid, Taylor softmax (orders 2 and 4), Sparse Softmax: finite values
+    and gradients at scores up to 1e36; the simplex maps stay probability vectors."""
+    x = _huge(row, tau, dtype)
+    k = data.draw(st.integers(1, len(row)))
+    f = {"softmax": P.softmax, "logsumexp": P.logsumexp, "sigmoid": P.sigmoid,
+         "taylor2": P.taylor_softmax, "taylor4": lambda v: P.taylor_softmax(v, 4),
+         "sparse_softmax": lambda v: P.sparse_softmax(v, k)}[name]
+    out = f(x)
+    assert _finite_grad(out, x), (name, out)
+    if name not in ("logsumexp", "sigmoid"):
+        assert (out >= 0).all() and abs(out.double().sum().item() - 1) < 1e-5
+
+
+@settings(max_examples=60, deadline=None)
+@given(HUGE_ROWS, TAUS, DTYPES, st.sampled_from(["sparsemax", "sparsemax k=2", "entmax15", "entmax15 k=2",
+                                                 "bisect-1.25", "bisect-1.5", "bisect-1.9", "threshold"]))
+def test_property_sparse_maps_finite_at_huge_scores(row, tau, dtype, name):
+    """sparsemax, entmax-1.5 (with and without the partial sort), entmax by bisection and the
+    sparsemax threshold: finite, on the simplex, finite gradients, at scores up to 1e36."""
+    x = _huge(row, tau, dtype)
+    f = {"sparsemax": P.sparsemax, "sparsemax k=2": lambda v: P.sparsemax(v, k=2), "entmax15": P.entmax15,
+         "entmax15 k=2": lambda v: P.entmax15(v, k=2), "bisect-1.25": lambda v: P.entmax_bisect(v, 1.25),
+         "bisect-1.5": lambda v: P.entmax_bisect(v, 1.5), "bisect-1.9": lambda v: P.entmax_bisect(v, 1.9),
+         "threshold": lambda v: P.sparsemax_threshold(v)[0]}[name]
+    out = f(x)
+    assert _finite_grad(out, x), (name, out)
+    if name != "threshold":
+        assert (out >= 0).all() and abs(out.double().sum().item() - 1) < 1e-5
+
+
+@settings(max_examples=60, deadline=None)
+@given(HUGE_ROWS, TAUS, DTYPES, st.sampled_from(["sparsemax", "sparse_softmax", "accuracy", "surrogate",
+                                                 "am_softmax"]), st.data())
+def test_property_losses_finite_at_huge_scores(row, tau, dtype, name, data):
+    """The losses: sparsemax loss (>= 0), Sparse Softmax cross-entropy, -p_t, the stop-gradient
+    surrogate (gradient p - e_t exactly) and AM-Softmax (cosines in [-1, 1], tau the temperature)."""
+    t = torch.tensor(data.draw(st.integers(0, len(row) - 1)))
+    k = data.draw(st.integers(1, len(row)))
+    if name == "am_softmax":
+        cos = torch.tensor(row, dtype=torch.float64)
+        cos = (cos / cos.abs().max().clamp(min=1.0)).to(dtype).requires_grad_()
+        loss = P.am_softmax_loss(cos, t, m=data.draw(st.sampled_from([0.0, 0.35, 2.0])), tau=tau)
+        assert _finite_grad(loss, cos) and loss.item() >= -1e-6 * max(1.0, 1 / tau)
+        return
+    x = _huge(row, tau, dtype)
+    if name == "surrogate":
+        p = P.sparsemax(x)
+        loss = P.stopgrad_surrogate_loss(p, x, t)
+        (g,) = torch.autograd.grad(loss, x)
+        torch.testing.assert_close(g, (p - torch.nn.functional.one_hot(t, len(row)).to(dtype)).detach())
+        return
+    loss = {"sparsemax": lambda: P.sparsemax_loss(x, t), "sparse_softmax": lambda: P.sparse_softmax_loss(x, t, k),
+            "accuracy": lambda: P.accuracy_loss(x, t)}[name]()
+    assert _finite_grad(loss, x), (name, loss)
+    if name == "sparsemax":
+        assert loss.item() >= -1e-6 * max(1.0, x.detach().abs().max().item())

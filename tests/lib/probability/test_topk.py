@@ -19,6 +19,7 @@ from hypothesis.extra.numpy import arrays
 from scipy import optimize, special
 
 from kexue import probability as P
+from kexue.probability import topk as T
 
 SMOOTH = ["GradTopK", "ThreTopK-exp", "ThreTopK-sigmoid", "ThreTopK-smooth", "ThreTopK-clip"]
 ALL = list(P.TOPK_METHODS)
@@ -379,3 +380,202 @@ def test_property_topk_maps_finite_at_extremes(row, tau, dtype, method, data):
     (g,) = torch.autograd.grad((p * w).sum(), x)
     assert torch.isfinite(p).all() and torch.isfinite(g).all(), (method, p, g)
     assert abs(p.double().sum().item() - k) < 1e-4 * k, (method, p)
+
+
+# ---------------------------------------------------------------- ThreTopK: Newton against the previous solvers
+# The previous solvers of lambda, kept as the reference: closed forms over the sorted scores for
+# "exp" and "smooth" (a candidate per number m of entries above lambda), bisection for
+# "sigmoid" and "clip" (exact on the final linear piece for "clip").
+
+
+def ref_lambda_exp(z: torch.Tensor, k: int) -> torch.Tensor:
+    """min(1, e^t): lambda = log sum_{i>m} e^{z_(i)} - log(k - m) for the m in 0..k-1 that
+    satisfies z_(m) >= lambda >= z_(m+1) (sorted descending, z_(0) = +inf)."""
+    zs = torch.sort(z, dim=-1, descending=True).values                     # (..., n)
+    tail = torch.logcumsumexp(zs.flip(-1), dim=-1).flip(-1)                # lse of z_(i..n)
+    m = torch.arange(k, dtype=z.dtype)
+    cand = tail[..., :k] - torch.log(k - m)                                # (..., k): m saturated
+    upper = torch.cat([torch.full_like(zs[..., :1], math.inf), zs[..., :k - 1]], -1)
+    lower = zs[..., :k]
+    return ref_pick_candidate(cand, upper, lower)
+
+
+def ref_lambda_smooth(z: torch.Tensor, k: int) -> torch.Tensor:
+    """Su's C^1 f: with m entries above lambda, S1 = sum_{i<=m} e^{-z_(i)}, S2 = sum_{i>m} e^{z_(i)},
+    c = k - m:  lambda = log S2 - log(c + sqrt(c^2 + S1 S2));  m = n (every entry above lambda,
+    possible when k > n/2) gives lambda = log(2 (n - k)) - log S1. All in log space."""
+    n = z.shape[-1]
+    zs = torch.sort(z, dim=-1, descending=True).values
+    ninf = torch.full_like(zs[..., :1], -math.inf)
+    log_s2 = torch.cat([torch.logcumsumexp(zs.flip(-1), -1).flip(-1), ninf], -1)   # m = 0..n
+    log_s1 = torch.cat([ninf, torch.logcumsumexp(-zs, -1)], -1)                    # m = 0..n
+    c = k - torch.arange(n + 1, dtype=z.dtype)                                      # (n+1,)
+    log_p = log_s1 + log_s2                                                         # log S1 S2
+    abs_c = c.abs().expand_as(log_p)
+    log_c2 = torch.where(abs_c > 0, 2 * torch.log(abs_c), torch.full_like(log_p, -math.inf))
+    log_root = 0.5 * torch.logaddexp(log_c2, log_p)                                # log sqrt(c^2+P)
+    pos = c >= 0
+    # c >= 0: log S2 - log(c + root);  c < 0: -log S1 + log(root + |c|)  (no cancellation)
+    log_c = torch.where(abs_c > 0, torch.log(abs_c), torch.full_like(log_p, -math.inf))
+    sum_log = torch.logaddexp(log_c, log_root)
+    cand = torch.where(pos, log_s2 - sum_log, -log_s1 + sum_log)
+    m_n = math.log(2 * (n - k)) - log_s1[..., n] if k < n else None
+    if m_n is not None:
+        cand = torch.cat([cand[..., :n], m_n.unsqueeze(-1)], -1)
+    upper = torch.cat([torch.full_like(zs[..., :1], math.inf), zs], -1)              # z_(m)
+    lower = torch.cat([zs, torch.full_like(zs[..., :1], -math.inf)], -1)            # z_(m+1)
+    return ref_pick_candidate(cand, upper, lower)
+
+
+def ref_pick_candidate(cand: torch.Tensor, upper: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
+    """The candidate lambda that lies in its own interval [lower, upper].
+
+    In exact arithmetic one candidate does (several, equal, at ties); in floating point take the
+    one that misses its interval by the least, so no tolerance has to match the scale of z.
+    """
+    miss = torch.relu(cand - upper) + torch.relu(lower - cand)
+    miss = torch.where(torch.isfinite(cand), miss, torch.full_like(miss, math.inf))
+    best = miss.argmin(-1, keepdim=True)
+    worst_miss = torch.gather(miss, -1, best)
+    if not bool((worst_miss <= 1e-6 * (1 + torch.gather(cand, -1, best).abs())).all()):
+        raise FloatingPointError("no threshold candidate satisfied its interval; please report x")
+    return torch.gather(cand, -1, best).squeeze(-1)
+
+
+def ref_lambda_bisect(z: torch.Tensor, k: int, f: str, iters: int = 200) -> torch.Tensor:
+    """Root of F(lambda) = sum_i f(z_i - lambda) - k, F decreasing, by bisection.
+
+    Bracket (sigmoid): [z_min - logit(k/n), z_max - logit(k/n)] (the post's interval); for
+    "clip", [z_min - 1, z_max]; then, for "clip", the exact root on the identified linear piece.
+    """
+    n = z.shape[-1]
+    zmin, zmax = z.min(-1).values, z.max(-1).values
+    if f == "sigmoid":
+        logit = math.log(k / (n - k))
+        lo, hi = zmin - logit, zmax - logit
+    else:
+        lo, hi = zmin - 1.0, zmax
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        big = T._f(z - mid.unsqueeze(-1), f).sum(-1) > k
+        lo = torch.where(big, mid, lo)
+        hi = torch.where(big, hi, mid)
+        if bool(((hi - lo) <= 1e-15 * (1 + hi.abs())).all()):
+            break
+    lam = 0.5 * (lo + hi)
+    if f == "clip":
+        t = z - lam.unsqueeze(-1)
+        free = (t > 0) & (t < 1)
+        ones = (t >= 1).to(z.dtype).sum(-1)
+        nfree = free.to(z.dtype).sum(-1)
+        exact = ((z * free).sum(-1) - (k - ones)) / nfree.clamp(min=1)
+        lam = torch.where(nfree > 0, exact, lam)
+    return lam
+
+
+def ref_solve_lambda(z: torch.Tensor, k: int, f: str) -> torch.Tensor:
+    if f == "exp":
+        return ref_lambda_exp(z, k)
+    if f == "smooth":
+        return ref_lambda_smooth(z, k)
+    return ref_lambda_bisect(z, k, f)
+
+
+def _reference_rows():
+    """Rows that exercise the solver: three scales, ties, all equal, one far outlier each way."""
+    g = torch.Generator().manual_seed(11)
+    x = torch.cat([torch.randn(6, 40, generator=g, dtype=torch.float64) * s for s in (0.05, 1.0, 20.0)])
+    x[0] = 0.3                                                             # all equal
+    x[1, :5] = x[1].max()                                                  # a tied block at the top
+    x[2, 0], x[3, 0] = 80.0, -80.0                                         # far outliers
+    return x
+
+
+@pytest.mark.parametrize("f", P.THRESHOLD_FS)
+@pytest.mark.parametrize("k", [1, 2, 7, 20, 33, 39])
+def test_newton_threshold_equals_the_previous_solvers(f, k):
+    """p (and lambda where it is unique: F not flat around the root) agree with the closed forms and
+    the bisection to 1e-12."""
+    x = _reference_rows()
+    p, lam = P.thre_topk(x, k, f, return_lambda=True)
+    z = x - x.amax(-1, keepdim=True)
+    lam_ref = ref_solve_lambda(z, k, f) + x.amax(-1)
+    p_ref = T._f(x - lam_ref.unsqueeze(-1), f)
+    assert (p - p_ref).abs().max() < 1e-12, (p - p_ref).abs().max()
+    def F(shift):
+        return T._f(x - (lam_ref + shift).unsqueeze(-1), f).sum(-1) - k
+    unique = (F(-1e-6) > 1e-9) & (F(1e-6) < -1e-9)                      # F is not flat at the root
+    assert ((lam - lam_ref).abs() / (1 + lam_ref.abs()))[unique].max() < 1e-12
+    assert (p.sum(-1) - k).abs().max() < 1e-12 * k
+
+
+@pytest.mark.parametrize("f", P.THRESHOLD_FS)
+def test_newton_threshold_gradcheck_on_rows_with_ties_and_outliers(f):
+    """The implicit backward (p and lambda's own gradient) against finite differences, float64,
+    on a (2, 3, n) batch (rows where lambda is well conditioned: finite differences of a lambda
+    with sum f' ~ 1e-6 carry errors of 1e-4)."""
+    x = _reference_rows()[[1, 3, 4, 7, 9, 10], :9].reshape(2, 3, 9)
+    x = x + 1e-3 * torch.arange(9, dtype=torch.float64)                   # distinct, close
+    x.requires_grad_(True)
+    for k in (1, 4):
+        assert torch.autograd.gradcheck(lambda t: P.thre_topk(t, k, f, tau=0.7), (x,))
+        assert torch.autograd.gradcheck(lambda t: P.thre_topk(t, k, f, return_lambda=True)[1], (x,))
+
+
+def test_newton_threshold_converges_where_bisection_is_the_fallback():
+    """Scores 1e4 apart in float64 at tau = 1e-6 (x / tau ~ 1e10): F is flat between entries,
+    Newton's steps leave the bracket and bisection takes over; p is still the hard mask."""
+    x = torch.tensor([[3.0, 1.0, 2.0, -2.0, 0.0], [1.0, 1.0, -1.0, -1.0, 0.5]], dtype=torch.float64) * 1e4
+    for f in P.THRESHOLD_FS:
+        p, lam = P.thre_topk(x, 2, f, tau=1e-6, return_lambda=True)
+        assert torch.isfinite(lam).all()
+        torch.testing.assert_close(p, torch.tensor([[1.0, 0, 1, 0, 0], [1, 1, 0, 0, 0]], dtype=torch.float64))
+
+
+HUGE_ROWS = st.integers(3, 7).flatmap(lambda n: st.one_of(
+    st.lists(st.sampled_from([-1e30, -1e4, -3.0, -1.0, 0.0, 0.5, 1.0, 1e4, 1e30]), min_size=n, max_size=n),
+    st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=n, max_size=n)))
+
+
+@settings(max_examples=80, deadline=None)
+@given(HUGE_ROWS, st.sampled_from([1e-6, 1e-3, 1.0, 1e3, 1e6]),
+       st.sampled_from([torch.float32, torch.float64]), st.sampled_from(ALL + ["lambda", "log_esp"]), st.data())
+def test_property_topk_maps_finite_at_huge_scores(row, tau, dtype, method, data):
+    """Scores up to 1e30 / 1e-6 = 1e36 (float32 holds them), ties, float32 and float64: every
+    Top-k map, ThreTopK's threshold and log Z_k are finite with finite gradients; the maps sum
+    to k and stay in [0, 1] (the two iterations excepted: they leave the box by design)."""
+    k = data.draw(st.integers(1, len(row) - 1))
+    x = torch.tensor(row, dtype=dtype, requires_grad=True)
+    if method == "Su iteration" and dtype == torch.float32 and (max(row) - min(row)) / tau > 1e18:
+        with pytest.raises(ValueError, match="^x"):                     # its gradient overflows float32
+            P.su_iteration(x, k, tau)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if method == "lambda":
+            out = P.thre_topk_lambda(x, k, data.draw(st.sampled_from(P.THRESHOLD_FS)), tau)
+        elif method == "log_esp":
+            out = P.log_esp(x / tau, k)
+        else:
+            out = P.smooth_topk(x, k, tau, method)
+    w = torch.linspace(-1, 1, out.numel(), dtype=dtype).reshape(out.shape)
+    (g,) = torch.autograd.grad((out * w).sum(), x)
+    assert torch.isfinite(out).all() and torch.isfinite(g).all(), (method, out, g)
+    if method in P.TOPK_METHODS:
+        assert abs(out.double().sum().item() - k) < 1e-4 * k, (method, out)
+        if method in SMOOTH:
+            assert (out >= 0).all() and (out <= 1 + 1e-6).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_scores_of_1e30_keep_the_tie_that_decides(dtype):
+    """At 1e30 (ulp 1e14) x - lambda could only be 0 or +-1e30: the two 0.5s, tied for the last
+    place, got 1 each (a sum of 5 for k = 4). Gaps no map can see are closed first: each gets 1/2,
+    and lambda comes back on x's axis (sigmoid and smooth: f(0) = 1/2, so lambda = 0.5)."""
+    x = torch.tensor([-1e30, 0.5, 0.5, 1e30, 1e30, 1e30], dtype=dtype)
+    want = torch.tensor([0.0, 0.5, 0.5, 1.0, 1.0, 1.0], dtype=dtype)
+    torch.testing.assert_close(P.grad_topk(x, 4), want)
+    for f, lam_want in (("exp", 0.5 + math.log(2)), ("sigmoid", 0.5), ("smooth", 0.5), ("clip", 0.0)):
+        p, lam = P.thre_topk(x, 4, f, return_lambda=True)
+        torch.testing.assert_close(p, want)
+        assert abs(lam.item() - lam_want) < 1e-6, (f, lam)

@@ -219,3 +219,14 @@ def test_bad_input():
     with pytest.raises(ValueError, match="scores"):
         B.spearman_by_row(np.zeros((3, 4)), np.zeros((3, 4)))
     assert (idx.scores([]) == 0).all()                        # an empty query scores zero
+
+
+def test_word_cloud_refuses_malformed_keywords_and_clicks():
+    kw = [["cat", "dog"], ["dog", "log"]]
+    assert B.word_cloud(kw, [0, 1], top=1) == [("dog", 2)]
+    for bad in ([], 1.5, None):
+        with pytest.raises(ValueError, match="keywords"):
+            B.word_cloud(bad, [0], top=2)
+    for bad in (0, None, [2], [[0]]):
+        with pytest.raises(ValueError, match="clicked"):
+            B.word_cloud(kw, bad, top=2)

@@ -280,3 +280,28 @@ def test_cross_entropy_on_the_tree_equals_the_sum_over_the_vocabulary(small):
         W.hs_cross_entropy(m, words, q[:-1])
     with pytest.raises(ValueError, match="q"):
         W.hs_cross_entropy(m, words, 2 * q)
+
+
+def test_hs_model_checks_its_fields(small):
+    """HSModel refuses fields that do not fit together, naming the field."""
+    m = small[2]
+    fields = dict(words=m.words, counts=m.counts, codes=m.codes, points=m.points,
+                  lengths=m.lengths, syn1=m.syn1, vectors=m.vectors, has_vector=m.has_vector)
+    W.HSModel(**fields)
+    bad = {"words": [(), None, ("a", 1)], "counts": [m.counts[:-1], -m.counts - 1, None],
+           "codes": [m.codes + 2, m.codes[:, :0], m.codes[0]],
+           "points": [m.points + m.syn1.shape[0], m.points[:, :-1]],
+           "lengths": [m.lengths + m.codes.shape[1] + 1, "bad"],
+           "syn1": [m.syn1[..., None], np.full_like(m.syn1, np.nan)],
+           "vectors": [m.vectors[:, :-1], m.vectors[:-1]],
+           "has_vector": [m.has_vector.astype(int), m.has_vector[:-1]]}
+    for name, values in bad.items():
+        for v in values:
+            with pytest.raises(ValueError, match=name):
+                W.HSModel(**{**fields, name: v})
+
+
+def test_window_pairs_refuses_words_that_are_not_a_token_list():
+    for bad in (1.5, None, "cat", ["cat", 1]):
+        with pytest.raises(ValueError, match="words"):
+            W.window_pairs([["a", "cat"]], bad)

@@ -64,8 +64,9 @@ def test_ratio_rules():
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(1, 4096), st.integers(1, 4096), st.integers(1, 64), st.floats(0.1, 10))
+@given(st.integers(1, 4096), st.integers(1, 4096), st.integers(1, 64), st.floats(1, 10))
 def test_rules_agree_at_m_equal_n_and_scale_like_widths(n, m, r, c):
+    r = min(r, n, m)                  # a rank: r <= min(n, m) (scaling by c >= 1 keeps that)
     assert L.loraplus_ratio(n, n, r, "su") == pytest.approx(L.loraplus_ratio(n, n, r, "isotropic"))
     # su / isotropic = sqrt(n / m): the factor the post's count drops
     assert L.loraplus_ratio(n, m, r, "su") / L.loraplus_ratio(n, m, r, "isotropic") == \
@@ -178,3 +179,11 @@ def test_bad_inputs_name_the_parameter():
         L.lora_sweep(8, 2, [-1.0], [1.0], k=4)
     with pytest.raises(ValueError, match="betas"):
         L.lora_sweep(8, 2, [1e-3], [1.0], k=4, betas=(1.0, 0.9))
+
+
+def test_loraplus_ratio_refuses_a_rank_past_the_widths():
+    """r is a rank: r <= min(n, m), elementwise for arrays."""
+    assert L.loraplus_ratio(8, 4, 4) > 0
+    for n, m, r in ((8, 4, 5), (8, 16, 9), (np.array([8, 2]), 8, 4)):
+        with pytest.raises(ValueError, match="r must be <= min"):
+            L.loraplus_ratio(n, m, r)

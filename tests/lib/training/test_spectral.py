@@ -275,3 +275,15 @@ def test_bad_inputs_name_the_parameter():
         SP.train_digits_mlp(m, opt, torch.ones(3, 4, dtype=torch.float64), torch.zeros(3, dtype=torch.long), steps=0)
     with pytest.raises(ValueError, match="X"):
         SP.train_digits_mlp(m, opt, torch.ones(3, 4, dtype=torch.float64), torch.zeros(2, dtype=torch.long))
+
+
+def test_train_digits_mlp_refuses_labels_past_the_classes():
+    """y must index the model's output classes (an IndexError deep in cross_entropy before)."""
+    model = SP.digits_mlp((4, 5, 3), seed=0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    X = torch.randn(6, 4, dtype=torch.float64)
+    for bad in (torch.tensor([0, 1, 2, 3, 0, 1]), torch.tensor([0, 1, 2, -1, 0, 1])):
+        with pytest.raises(ValueError, match="y must lie in"):
+            SP.train_digits_mlp(model, opt, X, bad, steps=1)
+    with pytest.raises(ValueError, match="y must be integer class indices"):
+        SP.train_digits_mlp(model, opt, X, torch.zeros(6), steps=1)

@@ -53,14 +53,59 @@ def test_static_html_embeds_parseable_json_and_respects_the_size_cap():
         ex.static(max_bytes=100)
 
 
-def test_live_widget_redraws_when_a_control_moves():
+def test_live_widget_is_the_renderer_as_an_anywidget():
+    import anywidget
     ex = line_explorer()
-    box = ex.widget()
-    assert ex.last["text"] == "max = 1.00"
-    box.controls["a"].value = 0.5
-    assert ex.last["text"] == "max = 0.50"
-    box.controls["p"].value = 2
-    assert ex.last["panels"][0]["series"][0]["y"][2] == 0.125
+    w = ex.widget()
+    assert isinstance(w, anywidget.AnyWidget) and isinstance(w, W.LiveExplorer)
+    assert "export default" in str(w._esm) and "kx-schema-begin" in str(w._esm)
+    assert w.spec == {"name": "line", "controls": ex.payload()["controls"]}
+    assert w.index == {"a": 1, "p": 0} and w.values == {"a": 1.0, "p": 1}
+    assert w.frame == ex.last and w.frame["text"] == "max = 1.00" and w.rev == 1 and w.error == ""
+
+
+def test_live_widget_computes_a_frame_when_the_values_change():
+    ex = line_explorer()
+    w = ex.widget()
+    fr = w.set(a=0.5)
+    assert fr["text"] == "max = 0.50" and w.frame == fr == ex.last and w.rev == 2
+    w.values = {"p": 2}
+    assert ex.last["panels"][0]["series"][0]["y"][2] == 0.125 and w.values == {"a": 0.5, "p": 2}
+    # what the browser does: new positions with its request number, answered with that number
+    w.set_state({"index": {"a": 2, "p": 1}, "seq": 7})
+    assert w.frame["text"] == "max = 2.00" and w.frame_seq == 7 and w.rev == 4
+
+
+def test_live_widget_refuses_bad_values_and_shows_compute_errors():
+    w = line_explorer().widget()
+    with pytest.raises(ValueError, match="^a must be one of"):
+        w.set(a=3.0)
+    with pytest.raises(ValueError, match="^params"):
+        w.set(b=1)
+    import traitlets
+    with pytest.raises(traitlets.TraitError, match="index of 'a'"):
+        w.index = {"a": 5, "p": 0}
+
+    def compute(a):
+        if a > 1:
+            raise RuntimeError("too large")
+        return W.frame(W.panel("t", "x", "y", series=[W.line([0, 1], [0, a])]))
+    w = W.Explorer([W.Slider("a", [1, 2], 1)], compute, name="e").widget()
+    with pytest.raises(ValueError, match="compute failed: RuntimeError: too large"):
+        w.set(a=2)
+    assert w.frame == {} and "too large" in w.error
+    w.set(a=1)
+    assert w.error == "" and w.frame["panels"][0]["series"][0]["y"] == [0.0, 1.0]
+    with pytest.raises(ValueError, match="^explorer"):
+        W.LiveExplorer("not an explorer")
+
+
+def test_renderer_script_is_a_classic_script_that_boots_the_page():
+    js = W.renderer_script()
+    assert "\nexport " not in js and js.count("bootPage();") == 1    # where the export was
+    assert js.startswith("/*") and "(function () {" in js and js.rstrip().endswith("})();")
+    module = W.RENDERER.read_text()
+    assert module.count("export default { render: render };") == 1
 
 
 def test_rounding_is_deterministic_and_refuses_non_finite_numbers():
@@ -82,3 +127,23 @@ def test_rounding_is_deterministic_and_refuses_non_finite_numbers():
 def test_bad_input_names_the_parameter(call, name):
     with pytest.raises(ValueError, match=rf"^{name}\b"):
         call()
+
+
+def test_the_book_drops_live_explorers_from_the_widget_state():
+    """The executed notebooks store the live explorers' models (module "anywidget"); the book
+    has no kernel and no anywidget front end, so its Sphinx extension removes them."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[3] / "_ext" / "kexue_sphinx.py"
+    spec = importlib.util.spec_from_file_location("kexue_sphinx", path)
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    w = line_explorer().widget()
+    assert w._model_module == "anywidget"
+    layout = {"model_module": "@jupyter-widgets/base", "model_name": "LayoutModel", "state": {}}
+    live = {"model_module": w._model_module, "model_name": w._model_name, "state": {"x": "</script>"}}
+    body = json.dumps({"version_major": 2, "version_minor": 0, "state": {"L": layout, "A": live}})
+    kept = json.loads(ext.strip_live_widgets(body))
+    assert kept["state"] == {"L": layout} and kept["version_major"] == 2
+    assert ext.strip_live_widgets(json.dumps({"state": {"A": live}})) is None
+    assert "</" not in ext.strip_live_widgets(json.dumps({"state": {"L": {**layout, "state": {"s": "</b>"}}}}))

@@ -1,6 +1,9 @@
 """Tests of kexue.widgets.frames: the checked builders every explorer's frame is made of."""
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 
@@ -38,8 +41,72 @@ def test_a_misspelt_key_is_refused_not_ignored():
         W.panel("t", "x", "y", vlines=[{"x": 1, "lable": "v"}])
     with pytest.raises(ValueError, match="unknown keys.*colormap"):
         W.panel("t", "x", "y", heatmap=dict(W.heatmap([[1.0]], [0, 1], [0, 1]), colormap="jet"))
-    with pytest.raises(ValueError, match="unknown keys.*legnd"):
+    with pytest.raises(ValueError, match="unknown key 'legnd'"):
         W.check_frame({"panels": [dict(W.panel("t", "x", "y"), legnd=False)], "text": ""})
+
+
+@pytest.mark.parametrize("where, bad", [
+    ("frame", lambda fr: fr.update(txt="")),
+    ("panels[0]", lambda fr: fr["panels"][0].update(xlimits=[0, 1])),
+    ("series[0]", lambda fr: fr["panels"][0]["series"][0].update(colour="#000000")),
+    ("heatmap", lambda fr: fr["panels"][0]["heatmap"].update(colormap="jet")),
+    ("vlines[0]", lambda fr: fr["panels"][0]["vlines"][0].update(lable="v")),
+    ("hlines[0]", lambda fr: fr["panels"][0]["hlines"][0].update(dashed=True)),
+])
+def test_check_frame_names_an_unknown_key_anywhere(where, bad):
+    fr = W.frame(W.panel("t", "x", "y", series=[W.line([0, 1], [0, 1], "l")],
+                         heatmap=W.heatmap([[1.0]], [0, 1], [0, 1]), vlines=[W.vline(0.5, "v")],
+                         hlines=[W.hline(0.5)]))
+    assert W.check_frame(fr) is fr
+    bad(fr)
+    with pytest.raises(ValueError, match=rf"{re.escape(where)}: unknown key '\w+'"):
+        W.check_frame(fr)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda fr: fr["panels"][0].update(xscale="symlog"), r"xscale must be one of"),
+    (lambda fr: fr["panels"][0]["series"][0].update(x=[0, "a"]), r"series\[0\]\.x\[1\] must be a finite number"),
+    (lambda fr: fr["panels"][0]["series"][0].update(y=[0.0]), r"x and y must have equal lengths"),
+    (lambda fr: fr["panels"][0]["series"][0].pop("kind"), r"lacks the key 'kind'"),
+    (lambda fr: fr["panels"][0].update(legend=1), r"legend must be true or false"),
+    (lambda fr: fr["panels"][0].update(heatmap={"z": [[1.0, 2.0]], "x": [0, 1], "y": [0, 1]}), r"heatmap: z must be"),
+    (lambda fr: fr["panels"][0].update(ylim=[1.0, 0.0]), r"ylim must be"),
+    (lambda fr: fr.update(text=None), r"text must be a string"),
+    (lambda fr: fr.update(panels=[]), r"^panels"),
+])
+def test_check_frame_refuses_wrong_types_and_shapes(bad, match):
+    fr = W.frame(W.panel("t", "x", "y", series=[W.line([0, 1], [0, 1], "l")]))
+    bad(fr)
+    with pytest.raises(ValueError, match=match):
+        W.check_frame(fr)
+
+
+def test_the_renderer_mirrors_the_schema_verbatim():
+    js = W.RENDERER.read_text()
+    block = re.search(r"/\* kx-schema-begin \*/\s*var SCHEMA = (.*?);\s*/\* kx-schema-end \*/", js, re.S)
+    assert block, "the renderer has no kx-schema block"
+    assert json.loads(block.group(1)) == json.loads(json.dumps(W.SCHEMA)), \
+        "kexue-explorer.js's SCHEMA differs from kexue.widgets.SCHEMA: paste json.dumps(SCHEMA, sort_keys=True)"
+    for typ, spec in W.SCHEMA.items():              # every key type is one the checkers know
+        for t in (spec.values() if typ == "enums" else spec["keys"].values()):
+            if isinstance(t, str):
+                base = t.rstrip("[]")
+                assert base in {"string", "color", "boolean", "number", "ticks"} | set(W.SCHEMA) | \
+                    set(W.SCHEMA["enums"]), t
+
+
+def test_readouts_and_labels_never_show_negative_zero():
+    assert W.no_negative_zero("entropy -0.000, x = -0, y = -0.001, a-0.0, -0.5, -0.000e+00") == \
+        "entropy 0.000, x = 0, y = -0.001, a-0.0, -0.5, 0.000e+00"
+    assert W.frame(W.panel("t", "x", "y"), text=f"H = {-1e-9:.3f}")["text"] == "H = 0.000"
+    assert W.Slider("s", [-1e-9, 1.0], 1.0, fmt="{:.2f}").labels() == ["0.00", "1.00"]
+
+
+def test_aspect_is_carried_only_for_images():
+    assert W.heatmap([[0.0]], [0, 1], [0, 1], aspect="equal")["aspect"] == "equal"
+    assert "aspect" not in W.heatmap([[0.0]], [0, 1], [0, 1])
+    with pytest.raises(ValueError, match="^aspect"):
+        W.heatmap([[0.0]], [0, 1], [0, 1], aspect="square")
 
 
 @pytest.mark.parametrize("call, name", [
@@ -57,7 +124,7 @@ def test_a_misspelt_key_is_refused_not_ignored():
     (lambda: W.frame(), "panels"),
     (lambda: W.frame({"title": "t"}), "panels"),
     (lambda: W.frame(W.panel("t", "x", "y"), text=3), "text"),
-    (lambda: W.check_frame([1]), "compute"),
+    (lambda: W.check_frame([1]), "fr"),
 ])
 def test_bad_input_names_the_parameter(call, name):
     with pytest.raises(ValueError, match=rf"^{name}\b"):
@@ -67,7 +134,6 @@ def test_bad_input_names_the_parameter(call, name):
 def test_heatmap_colour_maps_reach_both_renderers():
     """A grey map for images is carried in the frame (only when not the default), refused when
     unknown, drawn by matplotlib and named in the kernel-free renderer."""
-    from pathlib import Path
     import matplotlib
     matplotlib.use("Agg")
     from kexue.widgets.draw import draw_frame
@@ -77,5 +143,5 @@ def test_heatmap_colour_maps_reach_both_renderers():
         W.heatmap([[0.0]], [0, 1], [0, 1], cmap="jet")
     fig = draw_frame(W.frame(W.panel("t", "x", "y", heatmap=hm)))
     assert fig.axes[0].collections[0].get_cmap().name == "gray_r"
-    js = (Path(__file__).resolve().parents[3] / "_assets" / "kexue-explorer.js").read_text()
+    js = W.RENDERER.read_text()
     assert all(f'"{c}"' in js for c in W.CMAPS if c != "viridis")
