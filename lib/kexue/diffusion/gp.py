@@ -94,6 +94,17 @@ def pooled_variance_fraction(P, s: int) -> float:
     return float(pooled_spectrum(P, s).mean() / P.mean())
 
 
+
+def _noise_levels(alpha, beta, beta_name: str):
+    """alpha >= 0 and beta > 0 (scalars or arrays), broadcast to one shape."""
+    a, _ = as_float_array(alpha, name="alpha", min_ndim=0)
+    b, _ = as_float_array(beta, name=beta_name, min_ndim=0)
+    if (a < 0).any():
+        raise ValueError("alpha must be >= 0")
+    if (b <= 0).any():
+        raise ValueError(f"{beta_name} must be > 0")
+    return np.broadcast_arrays(a, b)
+
 def coarse_mmse(P_low, alpha, beta_eff):
     """Per-pixel MMSE of y ~ GP(P_low) from alpha y + beta_eff eps: mean_q P beta^2 / (alpha^2 P + beta^2).
 
@@ -101,13 +112,7 @@ def coarse_mmse(P_low, alpha, beta_eff):
     arrays of equal shape; returns their shape. numpy.
     """
     P = spectrum(P_low, "P_low")
-    a, _ = as_float_array(alpha, name="alpha", min_ndim=0)
-    b, _ = as_float_array(beta_eff, name="beta_eff", min_ndim=0)
-    if (a < 0).any():
-        raise ValueError("alpha must be >= 0")
-    if (b <= 0).any():
-        raise ValueError("beta_eff must be > 0")
-    a, b = np.broadcast_arrays(a, b)
+    a, b = _noise_levels(alpha, beta_eff, "beta_eff")
     Pf = P.reshape(-1)
     num = Pf * b[..., None] ** 2
     return (num / (a[..., None] ** 2 * Pf + b[..., None] ** 2)).mean(-1)
@@ -130,13 +135,7 @@ def full_input_coarse_mmse(P_high, s: int, alpha, beta):
     s = check_int_in(s, 1, None, name="s")
     if n % s:
         raise ValueError(f"s must divide the grid size {n}, got {s}")
-    a, _ = as_float_array(alpha, name="alpha", min_ndim=0)
-    b, _ = as_float_array(beta, name="beta", min_ndim=0)
-    if (a < 0).any():
-        raise ValueError("alpha must be >= 0")
-    if (b <= 0).any():
-        raise ValueError("beta must be > 0")
-    a, b = np.broadcast_arrays(a, b)
+    a, b = _noise_levels(alpha, beta, "beta")
     Pf, Hf = P.reshape(-1), _box_response(n, s).reshape(-1)
     err = Pf * b[..., None] ** 2 / (a[..., None] ** 2 * Pf + b[..., None] ** 2)
     return (err * Hf).mean(-1)
