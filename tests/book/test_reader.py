@@ -25,14 +25,10 @@ import yaml
 
 import booktoc
 
-ROOT = Path(__file__).resolve().parents[2]
-HTML = Path(os.environ.get("KEXUE_BOOK_HTML", ROOT / "_build" / "html"))
+from bookbrowser import DESKTOP, HTML, PHONE, ROOT, assert_clean, launched_browser, open_page
+
 STUDENT = Path(os.environ.get("KEXUE_STUDENT_HTML", ROOT / "_build" / "student"))
 SHOTS = os.environ.get("KEXUE_SITE_SHOTS")
-DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 PARTS = [("probability", "P"), ("attention", "A"), ("codes", "C"), ("diffusion", "D"),
          ("training", "T"), ("moe", "E"), ("matrices", "M"), ("text", "S"), ("mathematics", "Z")]
 CHAPTERS = [p for p in booktoc.pages() if p.count("/") == 2]
@@ -66,37 +62,7 @@ def chapter_calls(doc: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (HTML / "index.html").exists():
-        pytest.fail(f"the HTML book is not built at {HTML}: run `make book`")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: `make chromium` (as root) or set CHROMIUM")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
-
-
-def open_page(browser, url: str, viewport: dict | None = None):
-    page = browser.new_page(viewport=viewport or DESKTOP)
-    log = {"console": [], "pageerror": [], "failed": [], "foreign": []}
-    own = ("file://", "data:", "blob:", "about:")
-    page.on("console", lambda m: log["console"].append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: log["pageerror"].append(str(e)))
-    page.on("requestfailed", lambda r: log["failed"].append(f"{r.url} ({r.failure})"))
-    page.on("request", lambda r: None if r.url.startswith(own) else log["foreign"].append(r.url))
-    page.goto(url, wait_until="load")
-    page.wait_for_function("() => !document.querySelector('script[src*=\"mathjax\"]') || "
-                           "(window.MathJax && MathJax.startup && MathJax.startup.promise)",
-                           timeout=30_000)
-    page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
-    page.wait_for_timeout(300)
-    return page, log
-
-
-def assert_clean(log) -> None:
-    for k in ("pageerror", "console", "failed", "foreign"):
-        assert log[k] == [], (k, log[k][:5])
+    yield from launched_browser(HTML)
 
 
 def shots(browser, url: str, name: str, locator: str | None = None) -> None:

@@ -28,13 +28,9 @@ import pytest
 import booktoc
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-HTML = Path(os.environ.get("KEXUE_BOOK_HTML", ROOT / "_build" / "html"))
+from bookbrowser import DESKTOP, HTML, PHONE, ROOT, assert_clean, launched_browser, open_page
+
 SHOTS = os.environ.get("KEXUE_SITE_SHOTS")
-DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 pytestmark = pytest.mark.site
 
@@ -48,39 +44,7 @@ CHAPTERS = [p for p in toc_pages() if p.count("/") == 2]
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (HTML / "index.html").exists():
-        pytest.fail("the HTML book is not built: run `make book` (make test does it first)")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: `make chromium` (as root) or set CHROMIUM")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
-
-
-def open_page(browser, url: str, viewport: dict | None = None):
-    """Open url; return (page, log) with console errors, page errors, failed and foreign requests.
-    A request is foreign unless it goes to the book's own files (file://, or the origin of an
-    http url)."""
-    page = browser.new_page(viewport=viewport or {"width": 1280, "height": 900})
-    own = ("file://", "data:", "blob:", "about:")
-    if url.startswith("http://"):
-        parts = urllib.parse.urlsplit(url)
-        own += (f"{parts.scheme}://{parts.netloc}/",)
-    log = {"console": [], "pageerror": [], "failed": [], "foreign": []}
-    page.on("console", lambda m: log["console"].append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: log["pageerror"].append(str(e)))
-    page.on("requestfailed", lambda r: log["failed"].append(f"{r.url} ({r.failure})"))
-    page.on("request", lambda r: None if r.url.startswith(own) else log["foreign"].append(r.url))
-    page.goto(url, wait_until="load")
-    # MathJax 3 (on pages with math) resolves startup.promise once the page is typeset
-    page.wait_for_function("() => !document.querySelector('script[src*=\"mathjax\"]') || "
-                           "(window.MathJax && MathJax.startup && MathJax.startup.promise)",
-                           timeout=30_000)
-    page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
-    page.wait_for_timeout(400)          # the widget manager renders after load
-    return page, log
+    yield from launched_browser(HTML)
 
 
 VISIBLE_TEXT = """() => {
@@ -228,13 +192,6 @@ def shot(page, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
-
-
-def assert_clean(log) -> None:
-    assert log["pageerror"] == [], log["pageerror"]
-    assert log["console"] == [], log["console"]
-    assert log["failed"] == [], log["failed"]
-    assert log["foreign"] == [], log["foreign"][:5]
 
 
 @pytest.fixture(scope="module")
