@@ -89,3 +89,14 @@ def test_bench_harness_reports_a_ratio_near_one_for_a_function_against_itself():
     assert 0.8 <= r["ratio"] <= 1.25, r
     r3 = benchutil.row("3x", *benchutil.interleaved(slow, work, rounds=15))
     assert 2.0 <= r3["ratio"] <= 4.5, r3
+
+
+def test_no_control_characters_in_the_chapters():
+    """A stray tab or form feed in MyST (an escaped '\\t' of '\\to' that became a tab) renders
+    as broken TeX without any warning."""
+    bad = []
+    for p in sorted((ROOT / "book").rglob("*.md")):
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"[\x00-\x09\x0b-\x1f\x7f]", line):
+                bad.append(f"{p.relative_to(ROOT)}:{i}")
+    assert bad == [], bad
