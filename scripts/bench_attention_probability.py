@@ -38,42 +38,70 @@ def _median_time(fn, repeats: int = 5, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
-def bench_sparse_maps(rows: int = 4096, cols: int = 1024, rounds: int = 5) -> list[dict]:
-    """sparsemax and entmax-1.5, forward and forward+backward, kexue vs entmax 1.3 on (4096, 1024),
-    float32, interleaved; the reference once at its defaults (full sort) and once at its best
-    setting (partial sort, k=64), and torch.softmax on the same tensor as the floor; ours with
-    and without its own partial sort (k=64)."""
+def _rotated(fns, rounds: int) -> list[list[float]]:
+    """Time each of fns once per round, the order rotating every round (one warm-up each)."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for r in range(rounds):
+        for j in range(len(fns)):
+            i = (j + r) % len(fns)
+            t0 = time.perf_counter()
+            fns[i]()
+            times[i].append(time.perf_counter() - t0)
+    return times
+
+
+def bench_sparse_maps(shapes: tuple = ((4096, 1024), (64, 32000)), dtypes: tuple = ("float32", "float64"),
+                      k: int = 64, rounds: int = 5) -> list[dict]:
+    """sparsemax and entmax-1.5, forward and forward+backward, kexue vs entmax 1.3 at equal
+    settings: both without k (ours sort-free, theirs a full sort) and both with the partial sort
+    k (a user's setting for a support below k). Each row times ours, the reference and
+    torch.softmax on the same tensor (the floor) in one process, the order rotating every round;
+    ratio = ours / entmax, floor_ratio = ours / torch.softmax. Then the validation share: the
+    argument check alone (as_float_tensor: a sum, an entry-wise scan only if the sum is not
+    finite) against the whole call, and the previous entry-wise scan for comparison."""
     import entmax
     from kexue import probability as P
+    from kexue._validate import as_float_tensor
 
-    x = torch.randn(rows, cols, generator=torch.Generator().manual_seed(0))
-    g = torch.randn(rows, cols, generator=torch.Generator().manual_seed(1))
-    pairs = {"sparsemax": (P.sparsemax, lambda t: entmax.sparsemax(t, -1),
-                           lambda t: entmax.sparsemax(t, -1, k=64)),
-             "entmax-1.5": (P.entmax15, lambda t: entmax.entmax15(t, -1),
-                            lambda t: entmax.entmax15(t, -1, k=64)),
-             "sparsemax k=64": (lambda t: P.sparsemax(t, k=64), lambda t: entmax.sparsemax(t, -1),
-                                lambda t: entmax.sparsemax(t, -1, k=64)),
-             "entmax-1.5 k=64": (lambda t: P.entmax15(t, k=64), lambda t: entmax.entmax15(t, -1),
-                                 lambda t: entmax.entmax15(t, -1, k=64))}
+    maps = {"sparsemax": (P.sparsemax, entmax.sparsemax), "entmax-1.5": (P.entmax15, entmax.entmax15)}
     out = []
-    for name, (ours, ref, ref_k) in pairs.items():
-        err = float((ours(x) - ref(x)).abs().max())
-        for mode in ("forward", "forward+backward"):
-            def wrap(f):
-                def run():
-                    if mode == "forward":
-                        with torch.no_grad():
-                            f(x)
-                    else:
-                        xr = x.clone().requires_grad_()
-                        (f(xr) * g).sum().backward()
-                return run
-            for label, r in (("entmax", ref), ("entmax k=64", ref_k),
-                             ("torch.softmax (floor)", lambda t: torch.softmax(t, -1))):
-                t_o, t_r = interleaved(wrap(ours), wrap(r), rounds)
-                out.append(row(f"{name} vs {label}, {mode} ({rows}x{cols}, f32)", t_o, t_r,
-                               **({"max_abs_diff": err} if label == "entmax" else {})))
+    for rows, cols in shapes:
+        for dt in dtypes:
+            dtype = getattr(torch, dt)
+            x = torch.randn(rows, cols, generator=torch.Generator().manual_seed(0), dtype=dtype)
+            g = torch.randn(rows, cols, generator=torch.Generator().manual_seed(1), dtype=dtype)
+            for name, (ours_f, ref_f) in maps.items():
+                for kk in (None, k):
+                    ours = lambda t, f=ours_f, kk=kk: f(t, k=kk)            # noqa: E731
+                    ref = lambda t, f=ref_f, kk=kk: f(t, -1, k=kk)          # noqa: E731
+                    err = float((ours(x) - ref(x)).abs().max())
+                    for mode in ("forward", "forward+backward"):
+                        def wrap(f, mode=mode):
+                            def run():
+                                if mode == "forward":
+                                    with torch.no_grad():
+                                        f(x)
+                                else:
+                                    xr = x.clone().requires_grad_()
+                                    (f(xr) * g).sum().backward()
+                            return run
+                        t_o, t_r, t_f = _rotated([wrap(ours), wrap(ref), wrap(lambda t: torch.softmax(t, -1))],
+                                                 rounds)
+                        r = row(f"{name}{'' if kk is None else f' k={kk}'} vs entmax{'' if kk is None else f' k={kk}'},"
+                                f" {mode} ({rows}x{cols}, {dt})", t_o, t_r, max_abs_diff=err)
+                        fl = statistics.median(t_f)
+                        out.append({**r, "floor_s": fl, "floor_ratio": r["ours_s"] / fl,
+                                    "spread_floor": (max(t_f) - min(t_f)) / fl})
+            for name, (ours_f, _) in maps.items():
+                check = lambda: as_float_tensor(x, name="x")                # noqa: E731
+                old = lambda: bool(torch.isfinite(x).all())                 # noqa: E731
+                call = lambda f=ours_f: f(x)                                 # noqa: E731
+                t_c, t_call, t_old = _rotated([check, call, old], rounds)
+                r = row(f"{name} argument check / whole call, forward ({rows}x{cols}, {dt})", t_c, t_call)
+                out.append({**r, "share": r["ratio"], "previous_check_s": statistics.median(t_old),
+                            "previous_share": statistics.median(t_old) / r["ref_s"]})
     return out
 
 
@@ -86,10 +114,13 @@ def _grad_topk_double_autograd(x: torch.Tensor, k: int) -> torch.Tensor:
     return p
 
 
-def bench_grad_topk(rows: int = 256, cols: int = 1024, k: int = 8, rounds: int = 3) -> list[dict]:
-    """GradTopK (autograd.Function, two log-space DPs) fwd and fwd+bwd against torch.topk (the
-    floor: values of the hard Top-k, differentiable) and against the previous double-autograd
-    DP, float64, interleaved (benchutil.interleaved). Peak RSS growth in fresh processes."""
+def bench_grad_topk(rows: int = 256, cols: int = 1024, ks: tuple = (8, 64), rounds: int = 3,
+                    previous_ks: tuple = (8,)) -> list[dict]:
+    """GradTopK (autograd.Function: a balanced product tree, log-space DP for rows out of linear
+    range) fwd and fwd+bwd against torch.topk (the floor: values of the hard Top-k,
+    differentiable) for each k, and against the previous double-autograd DP (k in
+    ``previous_ks`` only: it takes seconds a call), float64, interleaved (benchutil.interleaved).
+    Peak RSS growth in fresh processes."""
     from kexue import probability as P
 
     x = torch.randn(rows, cols, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -108,19 +139,22 @@ def bench_grad_topk(rows: int = 256, cols: int = 1024, k: int = 8, rounds: int =
                 f(x)
         return run
 
-    ours = lambda t: P.grad_topk(t, k)                              # noqa: E731
-    old = lambda t: _grad_topk_double_autograd(t, k)                # noqa: E731
-    topk = lambda t: torch.topk(t, k, dim=-1).values                # noqa: E731
-    err = float((ours(x) - old(x)).detach().abs().max())
     out = []
-    for mode, wrap in (("forward", fwd), ("forward+backward", fb)):
-        t_o, t_r = interleaved(wrap(ours), wrap(topk), rounds)
-        out.append(row(f"GradTopK vs torch.topk, {mode} ({rows}x{cols}, k={k}, f64)", t_o, t_r))
-        t_o, t_r = interleaved(wrap(ours), wrap(old), rounds)
-        out.append(row(f"GradTopK vs previous double-autograd DP, {mode} ({rows}x{cols}, k={k}, f64)",
-                       t_o, t_r, max_abs_diff=err))
-    out.append({"name": f"GradTopK fwd+bwd peak RSS growth, MiB ({rows}x{cols}, k={k}, f64, fresh processes)",
-                **{who: peak_rss_range(who, rows, cols, k) for who in ("ours", "previous", "torch.topk")}})
+    for k in ks:
+        ours = lambda t: P.grad_topk(t, k)                              # noqa: E731
+        old = lambda t: _grad_topk_double_autograd(t, k)                # noqa: E731
+        topk = lambda t: torch.topk(t, k, dim=-1).values                # noqa: E731
+        err = float((ours(x) - old(x)).detach().abs().max()) if k in previous_ks else None
+        for mode, wrap in (("forward", fwd), ("forward+backward", fb)):
+            t_o, t_r = interleaved(wrap(ours), wrap(topk), rounds)
+            out.append(row(f"GradTopK vs torch.topk, {mode} ({rows}x{cols}, k={k}, f64)", t_o, t_r))
+            if k in previous_ks:
+                t_o, t_r = interleaved(wrap(ours), wrap(old), rounds)
+                out.append(row(f"GradTopK vs previous double-autograd DP, {mode} ({rows}x{cols}, k={k}, f64)",
+                               t_o, t_r, max_abs_diff=err))
+        out.append({"name": f"GradTopK fwd+bwd peak RSS growth, MiB ({rows}x{cols}, k={k}, f64, fresh processes)",
+                    **{who: peak_rss_range(who, rows, cols, k)
+                       for who in ("ours", "torch.topk") + (("previous",) if k in previous_ks else ())}})
     return out
 
 
@@ -187,41 +221,76 @@ def bench_mla_decode(context: int = 4096, d: int = 2048, n_heads: int = 16, d_k:
     """One MLA decoding step at a 4k context: absorbed (cache [c, k_r]) vs naive (decompressed K/V).
 
     DeepSeek-V2's per-head sizes (d_k = 128, d_r = 64, d_c = 512) with fewer heads (16) so the
-    naive cache fits comfortably. Reports seconds per token and cache bytes (float32).
+    naive cache fits comfortably. Seconds per token (both sides interleaved, ``repeats`` rounds)
+    and cache bytes (float32): first with caches that grow by one row per step (torch.cat: a
+    copy of the whole cache), then with preallocated caches written in place (both sides); then
+    the argument checks alone (as_float_array: one sum per tensor) against each preallocated step.
     """
+    from kexue._validate import as_float_array
+
     W = A.init_mla(d, n_heads, d_k, d_v, d_c, d_cq, d_r, seed=0, dtype=torch.float32)
     Wa = A.mla_absorb(W, "sequential")
     x = torch.randn(context + 1, d, generator=torch.Generator().manual_seed(2))
+    out = []
     with torch.no_grad():
         _, cache = A.mla_decode_forward(x[:context], Wa)                # (context, d_c + d_r)
         _, k, v = A.mla_train_forward(x[:context], W)                   # (1, h, context, .)
         pos = torch.tensor([float(context)], dtype=torch.float64)
         scale = 1.0 / (d_k + d_r) ** 0.5
+        buf = torch.cat([cache, cache.new_zeros(1, cache.shape[1])])    # room for one more token
+        kbuf = torch.cat([k, k.new_zeros(1, n_heads, 1, k.shape[-1])], 2)
+        vbuf = torch.cat([v, v.new_zeros(1, n_heads, 1, v.shape[-1])], 2)
 
-        def naive_step():
+        def naive_qkv():
             xt = x[context][None, None]
             cq, c = xt @ W["W_cq"], xt @ W["W_c"]
             q = torch.cat([torch.einsum("btc,hck->bhtk", cq, W["W_q"]),
                            A.apply_rope(torch.einsum("btc,hcr->bhtr", cq, W["W_qr"]), pos)], -1)
             k_new = torch.cat([torch.einsum("btc,hck->bhtk", c, W["W_k"]),
                                A.apply_rope(xt @ W["W_kr"], pos)[:, None].expand(-1, n_heads, -1, -1)], -1)
-            v_new = torch.einsum("btc,hcv->bhtv", c, W["W_v"])
+            return q, k_new, torch.einsum("btc,hcv->bhtv", c, W["W_v"])
+
+        def naive_step():
+            q, k_new, v_new = naive_qkv()
             kk, vv = torch.cat([k, k_new], 2), torch.cat([v, v_new], 2)
             o = A.attention(q, kk, vv, causal=True, scale=scale)
+            return torch.einsum("bhtv,hvd->btd", o, W["W_o"])
+
+        def naive_step_prealloc():
+            q, k_new, v_new = naive_qkv()
+            kbuf[:, :, context:], vbuf[:, :, context:] = k_new, v_new
+            o = A.attention(q, kbuf, vbuf, causal=True, scale=scale)
             return torch.einsum("bhtv,hvd->btd", o, W["W_o"])
 
         def absorbed_step():
             return A.mla_decode_step(x[context], cache, Wa, context)
 
+        def absorbed_step_prealloc():
+            return A.mla_decode_step(x[context], buf, Wa, context)
+
         diff = float((naive_step()[0, 0] - absorbed_step()[0]).abs().max())
-        t_abs = _median_time(absorbed_step, repeats)
-        t_naive = _median_time(naive_step, repeats)
-    bytes_abs = cache.numel() * 4
-    bytes_naive = (k.numel() + v.numel()) * 4
-    return [{"name": f"MLA decode step, context {context} (h={n_heads}, d_c={d_c}, d_r={d_r})",
-             "ours_s": t_abs, "ref_s": t_naive, "ratio": t_abs / t_naive,
-             "cache_bytes_absorbed": bytes_abs, "cache_bytes_naive": bytes_naive,
-             "cache_ratio": bytes_naive / bytes_abs, "max_abs_diff": diff}]
+        diff_pre = float((naive_step_prealloc()[0, 0] - absorbed_step_prealloc()[0]).abs().max())
+        bytes_abs, bytes_naive = cache.numel() * 4, (k.numel() + v.numel()) * 4
+        sizes = f"context {context} (h={n_heads}, d_c={d_c}, d_r={d_r})"
+        for label, ours, ref, err in (("growing caches (torch.cat)", absorbed_step, naive_step, diff),
+                                      ("preallocated caches", absorbed_step_prealloc, naive_step_prealloc,
+                                       diff_pre)):
+            t_o, t_r = interleaved(ours, ref, repeats)
+            out.append({**row(f"MLA decode step absorbed vs naive, {label}, {sizes}", t_o, t_r),
+                        "cache_bytes_absorbed": bytes_abs, "cache_bytes_naive": bytes_naive,
+                        "cache_ratio": bytes_naive / bytes_abs, "max_abs_diff": err})
+        t_c, t_s = interleaved(lambda: as_float_array(buf[:context], name="cache"), absorbed_step_prealloc,
+                               repeats)
+        r = row(f"MLA decode step (absorbed, preallocated): cache check (one sum) / whole step, {sizes}", t_c, t_s)
+        out.append({**r, "share": r["ratio"]})
+        # A.attention on the naive side checks q, k, v through the sums of its scores and output;
+        # against the same products without any check or mask (the query sees every key)
+        q = naive_qkv()[0]
+        t_a, t_b = interleaved(lambda: A.attention(q, kbuf, vbuf, causal=True, scale=scale),
+                               lambda: torch.softmax(scale * (q @ kbuf.transpose(-1, -2)), -1) @ vbuf, repeats)
+        r = row(f"A.attention (naive decode, preallocated K/V) / the bare products, {sizes}", t_a, t_b)
+        out.append({**r, "share": 1 - 1 / r["ratio"]})
+    return out
 
 
 def main() -> None:

@@ -20,8 +20,12 @@ def interleaved(ours, ref, rounds: int) -> tuple[list[float], list[float]]:
 
 
 def row(name: str, t_ours: list[float], t_ref: list[float], **extra) -> dict:
-    """Median seconds of both sides, their ratio (ours / reference) and relative spreads."""
+    """Median seconds of both sides, their ratio (ours / reference) and relative spreads.
+
+    The ratio is the median over rounds of ours/reference within a round: the two calls of a
+    round run back to back, so a burst of load from elsewhere slows both and cancels."""
     mo, mr = statistics.median(t_ours), statistics.median(t_ref)
-    return {"name": name, "ours_s": mo, "ref_s": mr, "ratio": mo / mr,
+    ratio = statistics.median(o / r for o, r in zip(t_ours, t_ref))
+    return {"name": name, "ours_s": mo, "ref_s": mr, "ratio": ratio,
             "spread_ours": (max(t_ours) - min(t_ours)) / mo, "spread_ref": (max(t_ref) - min(t_ref)) / mr,
             "rounds": len(t_ours), **extra}

@@ -319,3 +319,33 @@ def test_mutation_survivors_of_the_first_run():
         V.check_values_in(np.array([2.0]), 0, 1, name="t", lo_open=True)
     with pytest.raises(ValueError, match=r"^t must lie in \[0, 1\)"):
         V.check_values_in(np.array([-1.0]), 0, 1, name="t", hi_open=True)
+
+
+def test_tensor_finiteness_by_one_sum_and_its_exact_fallback():
+    """The tensor check sums once and scans entry by entry only when the sum is not finite:
+    finite entries whose sum overflows still pass (float32, float16), a NaN or inf hidden among
+    them, or inf and -inf that would cancel to NaN, are still refused."""
+    big32 = torch.full((4,), 3e38, dtype=torch.float32)                 # sum = inf, entries finite
+    assert not torch.isfinite(big32.sum()) and V.as_float_array(big32, name="x")[0] is big32
+    big16 = torch.full((3, 2), 6e4, dtype=torch.float16, requires_grad=True)
+    assert V.as_float_array(big16, name="x")[0] is big16
+    for bad in (torch.tensor([3e38, 3e38, float("nan")]), torch.tensor([3e38, -float("inf")]),
+                torch.tensor([[1.0, float("inf")], [-float("inf"), 1.0]]), torch.tensor([-3e38, float("nan")])):
+        with pytest.raises(ValueError, match=r"^x must contain only finite numbers \(found NaN or inf\)$"):
+            V.as_float_tensor(bad, name="x")
+
+
+def test_check_finite_false_skips_only_the_nan_inf_test():
+    """check_finite=False (a caller that checks its result instead) lets NaN/inf through, for
+    tensors and arrays, but still refuses a wrong ndim or an empty last axis; the default refuses."""
+    t = torch.tensor([[1.0, float("nan")], [float("inf"), 2.0]])
+    assert V.as_float_array(t, name="q", check_finite=False)[0] is t
+    arr, is_t = V.as_float_array([np.inf, 1.0], name="q", check_finite=False)
+    assert not is_t and np.isinf(arr[0])
+    for bad in (t, [np.inf, 1.0]):
+        with pytest.raises(ValueError, match=r"^q must contain only finite numbers \(found NaN or inf\)$"):
+            V.as_float_array(bad, name="q", check_finite=True)
+    with pytest.raises(ValueError, match=r"^q must have ndim >= 3, got shape \(2, 2\)$"):
+        V.as_float_array(t, name="q", min_ndim=3, check_finite=False)
+    with pytest.raises(ValueError, match=r"^q must have a non-empty last axis"):
+        V.as_float_array(torch.zeros(2, 0), name="q", check_finite=False)

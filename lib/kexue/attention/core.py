@@ -52,9 +52,13 @@ def attention(q: Any, k: Any, v: Any, *, causal: bool = False, mask: Any = None,
     Chapters mha-to-mla (GQA, MLA), attention-as-rnn (the reference the recurrences are checked
     against) and why-position-encoding (bidirectional vs causal).
     """
-    q, q_torch = as_float_array(q, name="q", min_ndim=2)
-    k, k_torch = as_float_array(k, name="k", min_ndim=2)
-    v, v_torch = as_float_array(v, name="v", min_ndim=2)
+    # torch: q, k, v are not scanned for NaN/inf up front (for one query that scan reads K and V
+    # once more than the attention does); the scores and the output are non-finite whenever an
+    # entry of q, k or v is, so they are summed, and only then are the inputs scanned (below)
+    lazy = is_tensor(q)
+    q, q_torch = as_float_array(q, name="q", min_ndim=2, check_finite=not lazy)
+    k, k_torch = as_float_array(k, name="k", min_ndim=2, check_finite=not lazy)
+    v, v_torch = as_float_array(v, name="v", min_ndim=2, check_finite=not lazy)
     if q_torch:
         check_tensor(k, name="k")
         check_tensor(v, name="v")
@@ -93,6 +97,7 @@ def attention(q: Any, k: Any, v: Any, *, causal: bool = False, mask: Any = None,
     qg = q.reshape(*lead, G, r * T, D) if grouped else q
     kt = k.transpose(-1, -2) if q_torch else np.swapaxes(k, -1, -2)
     s = scale * (qg @ kt)                                              # (..., G, r T, S)
+    scores_finite = not lazy or bool(torch.isfinite(s.detach().sum()))
     if grouped:
         s = s.reshape(*s.shape[:-2], r, T, S)                          # (..., G, r, T, S)
     if visible is not None:
@@ -108,6 +113,9 @@ def attention(q: Any, k: Any, v: Any, *, causal: bool = False, mask: Any = None,
     if grouped:
         w = w.reshape(*w.shape[:-4], G, r * T, S)
     o = w @ v                                                          # (..., G, r T, D_v)
+    if not (scores_finite and (not lazy or bool(torch.isfinite(o.detach().sum())))):
+        for name, arr in (("q", q), ("k", k), ("v", v)):   # the NaN/inf test, naming the input
+            as_float_array(arr, name=name, min_ndim=2)
     if grouped:
         o = o.reshape(*o.shape[:-3], H, T, v.shape[-1])
         w = w.reshape(*w.shape[:-3], H, T, S)

@@ -323,6 +323,11 @@ def mla_decode_step(x_t: torch.Tensor, cache: torch.Tensor | None, W_abs: dict, 
 
     Chapter mha-to-mla (decoupled RoPE). Returns (out_t (d,), cache (t + 1, d_c + d_r)); the
     cache holds only the latent and the shared RoPE key, whatever the number of heads. torch.
+    ``cache`` is either the pos rows so far (None at pos 0; a new tensor one row longer is
+    returned) or a preallocated floating buffer with more than pos rows (e.g.
+    ``torch.empty(n_tokens, d_c + d_r)``): row pos is written in place, only rows 0..pos are read,
+    and the same buffer is returned. The rows read are checked once per call (finite: one sum);
+    the attention over them does not check them again.
     """
     if "mode" not in check_instance(W_abs, dict, name="W_abs"):
         raise ValueError("W_abs must come from mla_absorb (it has no 'mode')")
@@ -332,19 +337,34 @@ def mla_decode_step(x_t: torch.Tensor, cache: torch.Tensor | None, W_abs: dict, 
     width = d_c + W_abs["W_kr"].shape[1]
     if cache is None:
         cache = x_t.new_zeros(0, width)
-    cache = _float_tensor(cache, "cache", 2) if cache.shape[0] else cache
-    if cache.shape != (pos, width):
-        raise ValueError(f"cache must have shape ({pos}, {width}) at position {pos}, "
-                         f"got {tuple(cache.shape)}")
+    check_tensor(cache, name="cache")
+    buffer = cache.ndim == 2 and cache.shape[0] > pos and cache.shape[1] == width
+    if buffer and not cache.is_floating_point():
+        raise ValueError(f"cache must be a floating tensor to be written in place, got {cache.dtype}")
+    if buffer and pos:
+        _float_tensor(cache[:pos], "cache", 2)
+    if not buffer:
+        cache = _float_tensor(cache, "cache", 2) if cache.shape[0] else cache
+        if cache.shape != (pos, width):
+            raise ValueError(f"cache must have shape ({pos}, {width}) at position {pos} (or more "
+                             f"than {pos} rows: a preallocated buffer), got {tuple(cache.shape)}")
     p = torch.tensor([float(pos)], dtype=torch.float64)
     x1 = x_t[None, None]                                                 # (1, 1, d)
     cq = x1 @ W_abs["W_cq"]
     new = torch.cat([x1 @ W_abs["W_c"], _rope(x1 @ W_abs["W_kr"], p)], -1)[0]   # (1, width)
-    cache = torch.cat([cache, new], 0)
+    if buffer:
+        cache[pos] = new[0]
+        keys = cache[:pos + 1]
+    else:
+        cache = keys = torch.cat([cache, new], 0)
     q = torch.cat([_absorbed_query(cq, W_abs),
                    _rope(torch.einsum("btc,hcr->bhtr", cq, W_abs["W_qr"]), p)], -1)
-    o_c = attention(q, cache[None, None], cache[None, None, :, :d_c], causal=True,
-                    scale=_mla_scale(W_abs))
+    # attention(q, keys, keys[:, :d_c], causal=True) without re-checking the rows checked above:
+    # the last position sees every key, and the h heads share the one key head (as there: the
+    # heads stacked as query rows, one product that reads the cache once)
+    h = q.shape[1]
+    s = _mla_scale(W_abs) * (q.reshape(1, 1, h, width) @ keys.transpose(0, 1)[None, None])
+    o_c = (torch.softmax(s, dim=-1) @ keys[None, None, :, :d_c]).reshape(1, h, 1, d_c)
     return _absorbed_out(o_c, W_abs)[0, 0], cache
 
 

@@ -266,13 +266,177 @@ def _grad_topk_linear(z: torch.Tensor, k: int, v: torch.Tensor | None = None,
     return p * (v + (dL / L).t() - (p * v).sum(-1, keepdim=True))
 
 
+def _poly_mul_into(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, acc: bool = False) -> None:
+    """out (+)= a(t) b(t) truncated at degree d = len(out) - 1, coefficients on dim 0:
+    c_q = sum_u a_u b_{q-u}, q = 0..d (one fused multiply-add per coefficient of the shorter)."""
+    if a.shape[0] > b.shape[0]:
+        a, b = b, a
+    d = out.shape[0] - 1
+    m = min(b.shape[0], d + 1)
+    if not acc:
+        torch.mul(b[:m], a[0], out=out[:m])
+        out[m:] = 0.0
+    else:
+        out[:m].addcmul_(b[:m], a[0])
+    for u in range(1, min(a.shape[0] - 1, d) + 1):
+        m = min(b.shape[0], d + 1 - u)
+        out[u:u + m].addcmul_(b[:m], a[u])
+
+
+def _poly_corr_into(out: torch.Tensor, A: torch.Tensor, b: torch.Tensor, acc: bool = False) -> None:
+    """out (+)= the correlation out_j = sum_u A_{j+u} b_u, j = 0..len(out) - 1 <= len(A) - 1: the
+    adjoint of a factor a of the truncated product c = a b, given the adjoint A of c."""
+    d = out.shape[0] - 1
+    if not acc:
+        torch.mul(A[:d + 1], b[0], out=out)
+    else:
+        out.addcmul_(A[:d + 1], b[0])
+    for u in range(1, min(b.shape[0] - 1, A.shape[0] - 1) + 1):
+        m = min(d + 1, A.shape[0] - u)
+        out[:m].addcmul_(A[u:u + m], b[u])
+
+
+def _esp_tree(w: torch.Tensor, k: int, dw: torch.Tensor | None = None,
+              levels: list | None = None) -> list:
+    """The levels of a balanced product tree of prod_i (1 + w_i t), truncated at degree k, for
+    columns w (n, B), from the leaves up: [(M, P, dP), ...], P (d + 1, M', B) the coefficients
+    e_0..e_d of the M nodes of a level (M' = M, or M + 1 with the factor 1 appended when M is
+    odd), dP their tangents along dw (None without dw). Node m of the next level is the product
+    of nodes m and m + M' / 2, so every operand is a contiguous block. ``levels`` (from an
+    earlier call) are reused: only the tangents are then computed."""
+    if levels is None:
+        levels, P = [], torch.stack([torch.ones_like(w), w])    # the leaves 1 + w_i t
+        while P.shape[1] > 1:
+            M = P.shape[1]
+            if M % 2:
+                P = torch.cat([P, torch.zeros_like(P[:, :1])], 1)
+                P[0, M] = 1.0
+            levels.append((M, P, None))
+            h, d = P.shape[1] // 2, min(2 * (P.shape[0] - 1), k)
+            nxt = P.new_empty((d + 1, h, P.shape[2]))
+            _poly_mul_into(nxt, P[:, :h], P[:, h:])
+            P = nxt
+    if dw is None:
+        return [(M, P, None) for M, P, _ in levels]
+    dP, out = torch.stack([torch.zeros_like(dw), dw]), []
+    for M, P, _ in levels:
+        if dP.shape[1] < P.shape[1]:
+            dP = torch.cat([dP, torch.zeros_like(dP[:, :1])], 1)
+        out.append((M, P, dP))
+        h, d = P.shape[1] // 2, min(2 * (P.shape[0] - 1), k)
+        # (a + eps da)(b + eps db) = a b + eps (da b + a db)
+        nxt = P.new_empty((d + 1, h, P.shape[2]))
+        _poly_mul_into(nxt, dP[:, :h], P[:, h:])
+        _poly_mul_into(nxt, P[:, :h], dP[:, h:], acc=True)
+        dP = nxt
+    return out
+
+
+def _grad_topk_tree(z: torch.Tensor, k: int, v: torch.Tensor | None = None,
+                    p: torch.Tensor | None = None, levels: list | None = None):
+    """GradTopK p = Z_{k,i} / Z_k of rows z (B, n), max-shifted with :func:`_linear_ok` true, by a
+    balanced product tree instead of a loop over the n positions: ~log2(n) batched levels.
+
+    Up: the truncated polynomials prod_{i in node} (1 + w_i t), w_i = e^{z_i}, pairwise
+    (:func:`_esp_tree`); the root's coefficient k is Z_k = e_k(w). Down (reverse mode): the
+    adjoint of a node's coefficients, A_j = d e_k / d(coefficient j) = e_{k-j}(the entries outside
+    the node), j >= 1 (A_0 is never used), goes to each child as the correlation of the parent's
+    adjoint with the sibling's polynomial; at a leaf 1 + w_i t, A_1 = e_{k-1}(w without w_i) = L_i
+    and Z_{k,i} = w_i L_i. Products and sums of positive numbers only (nothing cancels), O(n k)
+    multiply-adds per row and pass, in about k (2 + log2(n / k)) torch operations (a loop over
+    the positions, :func:`_grad_topk_linear`, takes a few per position). Given v (and that p),
+    the product H v with the Jacobian of p, by tangents (dw = w v) carried through both passes,
+    as in :func:`_grad_topk_dp`: (H v)_i = p_i (v_i + dL_i / L_i - p . v). Returns
+    (p or H v, levels): the levels [(M, P, A), ...] of the call without v, which a call with v
+    reuses instead of recomputing them (and empties as it goes: they serve once).
+    """
+    # (n, B), <= 1: the leaves' coefficient 1 when the levels are given (z is then not used)
+    w = torch.exp(z).t().contiguous() if levels is None else levels[0][1][1, :levels[0][0]]
+    tan = v is not None
+    dw = w * v.t() if tan else None
+    up = _esp_tree(w, k, dw, None if levels is None else [(M, P, None) for M, P, _ in levels])
+    M_top, P_top, _ = up[-1]
+    h, B = P_top.shape[1] // 2, P_top.shape[2]
+    root = P_top.new_empty((k + 1, 1, B))
+    _poly_mul_into(root, P_top[:, :h], P_top[:, h:])
+    zk = root[k, 0]                                             # Z_k = e_k(w), (B,)
+    A = P_top.new_zeros((k, 1, B))                              # rows j = 1..k of the adjoint
+    A[k - 1] = 1.0                                              # d e_k / d(root coefficients)
+    dA, As = None, []
+    for depth in range(len(up) - 1, -1, -1):
+        M, P, dP = up[depth]
+        h, d = P.shape[1] // 2, P.shape[0] - 1
+        a, b = P[:, :h], P[:, h:]
+        if levels is None:
+            # A_j(first half) = sum_u A_{j+u}(parent) b_u: the halves are each other's siblings
+            nA = P.new_empty((d, 2 * h, B))
+            _poly_corr_into(nA[:, :h], A, b)
+            _poly_corr_into(nA[:, h:], A, a)
+            nA = nA[:, :M]
+            if not tan:
+                As.append(nA)
+        else:
+            nA = levels[depth][2]
+        if tan:
+            # d A(child) = corr(d A(parent), sibling) + corr(A(parent), d sibling)
+            ndA = P.new_empty((d, 2 * h, B))
+            _poly_corr_into(ndA[:, :h], A, dP[:, h:])
+            _poly_corr_into(ndA[:, h:], A, dP[:, :h])
+            if dA is not None:
+                _poly_corr_into(ndA[:, :h], dA, b, acc=True)
+                _poly_corr_into(ndA[:, h:], dA, a, acc=True)
+            dA = ndA[:, :M]
+            # spent: this level's polynomials and the parent's adjoint (memory, not time)
+            up[depth] = None
+            if levels is not None and depth + 1 < len(levels):
+                levels[depth + 1] = None
+        A = nA
+    L = A[0]                                                    # (n, B): e_{k-1}(w without w_i)
+    if not tan:
+        # p_i = Z_{k,i} / Z_k = w_i L_i / Z_k
+        return (w * L / zk).t().contiguous(), [(M, P, a) for (M, P, _), a in zip(up, reversed(As))]
+    return p * (v + (dA[0] / L).t() - (p * v).sum(-1, keepdim=True)), None
+
+
+def _log_comb_max(n: int, k: int) -> float:
+    """log max_{j <= k} C(n, j) = log C(n, min(k, n // 2)): the largest e_j, j <= k, of n weights
+    <= 1 (with k > n / 2 the middle ones, e.g. C(4096, 2048) = e^{1415}, exceed C(n, k))."""
+    j = min(k, n // 2)
+    return math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1)
+
+
 def _linear_ok(z: torch.Tensor, k: int) -> bool:
     """True when every product of up to k weights e^{z_i} (z <= 0, rows max-shifted) is above
-    e^{-600} and every e_j below C(n, k) <= e^{600}: the linear-space programme is then exact to
-    rounding (float64 holds e^{+-708})."""
+    e^{-600} and every e_j, j <= k, below max_j C(n, j) <= e^{600}: the linear-space programme is
+    then exact to rounding (float64 holds e^{+-708})."""
+    return _log_comb_max(z.shape[-1], k) <= 600.0 and k * float(-z.min()) <= 600.0
+
+
+def _linear_rows(z: torch.Tensor, k: int) -> torch.Tensor:
+    """:func:`_linear_ok` row by row, for max-shifted rows z (B, n): a (B,) bool mask."""
     n = z.shape[-1]
-    log_comb = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-    return log_comb <= 600.0 and k * float(-z.min()) <= 600.0
+    if n < 2 or _log_comb_max(n, k) > 600.0:
+        return torch.zeros(z.shape[0], dtype=torch.bool, device=z.device)
+    return k * -z.amin(-1) <= 600.0
+
+
+def _grad_topk_split(z: torch.Tensor, k: int, ok: torch.Tensor, v: torch.Tensor | None = None,
+                     p: torch.Tensor | None = None, levels: list | None = None):
+    """p (or H v) of rows z (B, n): :func:`_grad_topk_tree` on the rows ``ok``, the log-space
+    :func:`_grad_topk_dp` on the others (z may be None when every row is ``ok`` and the tree's
+    ``levels`` are given). Returns (result, the tree's levels or None)."""
+    n_ok = int(ok.sum())
+    if n_ok == ok.shape[0]:
+        return _grad_topk_tree(z, k, v, p, levels)
+    out = torch.empty_like(z)
+    for rows, solve in ((ok, _grad_topk_tree), (~ok, _grad_topk_dp)):
+        if bool(rows.any()):
+            vr, pr = (None, None) if v is None else (v[rows], p[rows])
+            if solve is _grad_topk_tree:
+                out[rows], levels = _grad_topk_tree(z[rows], k, vr, pr, levels)
+            else:
+                out[rows] = _grad_topk_dp(z[rows], k, vr, pr)
+    return out, levels
 
 
 def _dp_rows(z: torch.Tensor, k: int) -> torch.Tensor:
@@ -283,28 +447,37 @@ def _dp_rows(z: torch.Tensor, k: int) -> torch.Tensor:
     z2 = z.detach().reshape(-1, z.shape[-1])
     if z2.dtype != torch.float64:
         z2 = z2.double()
-    z2 = _close_gaps(z2, _gap_gradtopk(z2.shape[-1], k))[0]
-    return z2 - z2.amax(-1, keepdim=True)
+    lo, hi = torch.aminmax(z2, dim=-1, keepdim=True)
+    gap = _gap_gradtopk(z2.shape[-1], k)
+    if bool(((hi - lo) > gap).any()):                   # else no sort and no copy are paid for
+        z2 = _close_gaps(z2, gap)[0]
+        hi = z2.amax(-1, keepdim=True)
+    return z2 - hi
 
 
 class GradTopK(torch.autograd.Function):
     """GradTopK p = d log Z_k / d z as an autograd Function (chapter smooth-topk).
 
-    Forward: :func:`_grad_topk_dp` (two programmes into preallocated buffers, O(n k) time, no
-    graph: in linear space with checkpoints where the row's range allows, :func:`_linear_ok`,
-    O((n / 32 + 32) k) memory per row; in log space otherwise, O(n k)). Backward: g -> H g, H = dp/dz (the Hessian of log Z_k,
-    symmetric), by forward-mode derivatives carried through the same programmes. When a graph
-    of the backward is asked for (``create_graph=True``: third derivatives of log Z_k), the
-    product is taken by double autograd through :func:`log_esp` instead, which is slower.
-    ``z`` has shape (..., n) and is used with its row maximum subtracted (p is shift invariant),
-    in float64 whatever its dtype (see :func:`_dp_rows`); the result has the dtype of ``z``.
+    Forward: :func:`_grad_topk_tree` (a balanced product tree in linear space, ~log2(n) batched
+    levels, O(n k) per row) on the rows whose range allows linear arithmetic
+    (:func:`_linear_rows`), :func:`_grad_topk_dp` (a programme in log space over the n positions)
+    on the others; no graph. Backward: g -> H g, H = dp/dz (the Hessian of log Z_k, symmetric),
+    by forward-mode derivatives carried through the same computation (the tree's levels are kept
+    from the forward). When a graph of the backward is asked for (``create_graph=True``: third
+    derivatives of log Z_k), the product is taken by double autograd through :func:`log_esp`
+    instead, which is slower. ``z`` has shape (..., n) and is used with its row maximum
+    subtracted (p is shift invariant), in float64 whatever its dtype (see :func:`_dp_rows`); the
+    result has the dtype of ``z``.
     """
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, k: int):
-        p = _grad_topk_dp(_dp_rows(z, k), k)
+        z2 = _dp_rows(z, k)
+        ok = _linear_rows(z2, k)
+        p, levels = _grad_topk_split(z2, k, ok)
         ctx.save_for_backward(z)
-        ctx.k, ctx.p64 = k, p                             # p in float64, for the backward
+        ctx.k, ctx.p64, ctx.ok = k, p, ok                 # p in float64, for the backward
+        ctx.levels = levels if ctx.needs_input_grad[0] else None
         return p.reshape(z.shape).to(z.dtype)
 
     @staticmethod
@@ -317,6 +490,9 @@ class GradTopK(torch.autograd.Function):
                 (p,) = torch.autograd.grad(log_esp(zz, k).sum(), zz, create_graph=True)
                 (hg,) = torch.autograd.grad(p, zz, g, create_graph=True)
             return hg, None
-        z2 = _dp_rows(z, k)
-        hv = _grad_topk_dp(z2, k, g.reshape(-1, z.shape[-1]).to(z2.dtype), ctx.p64)
+        ok, levels = ctx.ok, ctx.levels
+        ctx.levels = None                                 # spent by the product (retain_graph: recomputed)
+        z2 = None if levels is not None and bool(ok.all()) else _dp_rows(z, k)    # else in the levels
+        gv = g.reshape(-1, z.shape[-1]).to(torch.float64)
+        hv, _ = _grad_topk_split(z2, k, ok, gv, ctx.p64, levels)
         return hv.reshape(z.shape).to(z.dtype), None

@@ -6,7 +6,8 @@ serve every chapter. Maps R^n -> simplex on the last axis. A function that takes
 torch" returns the kind it was given (the contract of :func:`kexue._validate.like_input`):
 numpy in, numpy out (float64); a torch tensor in, a tensor out, differentiable by autograd.
 Sparse maps are written as relu(.)^{1/beta} of a threshold that carries its own gradient, so
-autograd gives the exact Jacobian of each map.
+autograd gives the exact Jacobian of each map; sparsemax and entmax-1.5 themselves live in
+``sparse`` (sort-free, custom backward) and are re-exported here.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .._validate import (as_float_array, as_float_ndarray, as_float_tensor, chec
                          check_class_indices, check_in_range, check_int_in, check_nonnegative,
                          check_positive, check_real, check_shape, check_tensor, like_input,
                          as_int_array, check_instance, check_seed)
+from .sparse import _minus_row_max, _sorted_top, entmax15, sparsemax
 
 __all__ = ["sigmoid", "softmax", "logsumexp", "softmax_jacobian", "taylor_softmax",
            "sparse_softmax", "sparse_softmax_loss", "NOISES", "perturb_max", "perturb_max_mc",
@@ -168,17 +170,8 @@ def perturb_max_mc(x: Any, noise: str = "normal", n_samples: int = 100_000,
     return np.bincount(win, minlength=arr.size) / n_samples
 
 
-def _sorted_top(zd: torch.Tensor, m: int | None) -> torch.Tensor:
-    """The m largest entries of each row, descending (all of them, by a full sort, if m is None
-    or m >= n; by torch.topk, a partial sort, otherwise)."""
-    n = zd.shape[-1]
-    if m is None or m >= n:
-        return zd.sort(dim=-1, descending=True).values
-    return zd.topk(m, dim=-1).values
-
-
 def _sparsemax_lambda(t: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Threshold lambda (with its gradient) and support size of sparsemax, last axis.
+    """Threshold lambda (with its gradient) and support size of sparsemax, last axis, by sorting.
 
     ``t`` is expected with its row maximum already subtracted (the callers do it): then
     z_(1) = 0 > lambda_1 = -1, the support is never empty, and the cumulative sums over the
@@ -196,29 +189,6 @@ def _sparsemax_lambda(t: torch.Tensor, k: int | None = None) -> tuple[torch.Tens
     mask = (td > lam_k.gather(-1, size - 1)).to(t.dtype)   # the support, no gradient
     lam = ((t * mask).sum(-1, keepdim=True) - 1) / size.to(t.dtype)
     return lam, size.squeeze(-1)
-
-
-def _minus_row_max(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(t - max_row(t), max_row(t)) with the max detached: the shift every sparse map and its
-    loss is invariant to, taken first so that large logits lose no digits."""
-    top = t.detach().amax(-1, keepdim=True)
-    return t - top, top
-
-
-def sparsemax(x: Any, k: int | None = None):
-    """relu(x - lambda(x)): the Euclidean projection of x onto the simplex. numpy or torch.
-
-    Chapter softmax-alternatives, eq. (sparsemax): lambda_k = (sum_{i<=k} x_(i) - 1)/k on the
-    sorted logits, with the largest k such that x_(k) > lambda_k. Differentiable: on the support S
-    the Jacobian is I - 1 1^T / |S|. ``k`` (optional): sort only the k largest logits (a partial
-    sort, faster for long rows), doubling k while some row's support fills all k; same result.
-    """
-    t, is_torch = as_float_tensor(x, name="x")
-    if k is not None:
-        k = check_int_in(k, 1, None, name="k")
-    z, _ = _minus_row_max(t)                 # sparsemax(x + c) = sparsemax(x): lose no digits
-    lam, _ = _sparsemax_lambda(z, k)
-    return like_input(torch.relu(z - lam), is_torch)
 
 
 def sparsemax_threshold(x: Any) -> tuple[Any, Any]:
@@ -258,47 +228,6 @@ def sparsemax_loss(x: Any, target: Any):
     on = z > lam                             # where, not a 0/1 product: z^2 may be inf off S
     quad = 0.5 * torch.where(on, z ** 2 - lam ** 2, torch.zeros_like(z)).sum(-1)
     return like_input(0.5 - z.gather(-1, tt.unsqueeze(-1)).squeeze(-1) + quad, is_torch)
-
-
-def entmax15(x: Any, k: int | None = None):
-    """Entmax with alpha = 1.5 in closed form: relu(x/2 - lambda)^2. numpy or torch.
-
-    Chapter softmax-alternatives: with z = x/2 sorted, lambda_k = mu_k - sqrt(1/k - sigma_k^2)
-    (mean and variance of the k largest), taking the k with z_(k) >= lambda_k >= z_(k+1).
-    ``k`` (optional): sort only the k + 1 largest logits (a partial sort), doubling k while
-    some row finds no valid support among them; same result.
-    """
-    t, is_torch = as_float_tensor(x, name="x")
-    if k is not None:
-        k = check_int_in(k, 1, None, name="k")
-    z = _minus_row_max(t)[0] / 2             # entmax(x + c) = entmax(x): lose no digits
-    # the support lies in z >= lambda >= max z - 1 = -1: clamping below -2 changes no valid k
-    # and keeps the cumulative sums of squares finite (float32 x = -1e30 squares to inf)
-    zc = z.detach().clamp(min=-2.0)
-    n = t.shape[-1]
-    while True:
-        top = _sorted_top(zc, None if k is None else k + 1)       # the k + 1 largest, or all
-        m = top.shape[-1] if k is None or k >= n else k
-        zs = top[..., :m]
-        ks = torch.arange(1, m + 1, dtype=t.dtype)
-        mu = zs.cumsum(-1) / ks
-        var = (zs ** 2).cumsum(-1) / ks - mu ** 2
-        lam_k = mu - torch.sqrt(torch.clamp(1 / ks - var, min=0.0))
-        nxt = torch.cat([top[..., 1:m + 1], torch.full_like(zs[..., :m + 1 - top.shape[-1]], -math.inf)], -1)
-        ok = (zs >= lam_k) & (lam_k >= nxt) & (1 / ks - var >= 0)
-        # the valid k (ties can make two valid, they give the same lambda): take the largest
-        size = torch.where(ok, ks.expand_as(zs), torch.zeros_like(zs)).amax(-1, keepdim=True).long()
-        if k is None or k >= n or bool((size > 0).all()):
-            break
-        k = 2 * k
-    size = torch.clamp(size, min=1)
-    mask = z.detach() >= lam_k.gather(-1, size - 1)
-    kf = size.to(t.dtype)
-    zm = torch.where(mask, z, torch.zeros_like(z))
-    mu_s = zm.sum(-1, keepdim=True) / kf
-    var_s = (zm ** 2).sum(-1, keepdim=True) / kf - mu_s ** 2
-    lam = mu_s - torch.sqrt(torch.clamp(1 / kf - var_s, min=0.0))
-    return like_input(torch.relu(z - lam) ** 2, is_torch)
 
 
 def entmax_bisect(x: Any, alpha: float = 1.5, n_iter: int = 100):

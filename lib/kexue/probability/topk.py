@@ -70,8 +70,10 @@ def grad_topk(x: Any, k: int, tau: float = 1.0, method: str = "dp"):
     """GradTopK: [ST_k(x)]_i = d log Z_k / d x_i = Z_{k,i} / Z_k, with x -> x / tau first.
 
     numpy or torch (returns the kind it was given; a tensor result is differentiable, second
-    derivatives included). ``method="dp"``: :class:`GradTopK` (two programmes of additions only,
-    stable at any scale and temperature, O(n k); its backward is the Hessian-vector product;
+    derivatives included). ``method="dp"``: :class:`GradTopK` (a balanced product tree of the
+    polynomials 1 + e^{x_i} t in linear space where the row's range allows it, a programme in log
+    space elsewhere: additions of positive numbers only, stable at any scale and temperature,
+    O(n k); its backward is the Hessian-vector product;
     k = 1 is softmax itself, Z_1 = sum_i e^{x_i});
     ``"brute"``: logsumexp over all C(n, k) subsets (a reference for small n). The post's own
     recurrence is :func:`naive_grad_topk_recurrence`, kept apart because it breaks down.
@@ -229,25 +231,44 @@ def _piece_step(t: torch.Tensor, k: int, f: str) -> tuple[torch.Tensor, torch.Te
 _EXP_BOUND = {"exp": 0.0, "sigmoid": 0.0, "smooth": math.log(2.0), "clip": 1.0}
 
 
-def _newton_lambda(z: torch.Tensor, k: int, f: str, max_iter: int = 300) -> torch.Tensor:
+def _kth_estimate(z: torch.Tensor, k: int, sample: int = 8) -> torch.Tensor:
+    """An estimate of the k-th largest entry of each row z (B, n): the ceil(k / s)-th largest of
+    every s-th entry, s = max(1, k // ``sample``) (exact for k < 2 ``sample``), so that it costs
+    a Top-``sample`` of n / s columns whatever k is. A starting point only (it can be off by
+    about 1 / sqrt(sample) of k in rank): :func:`_newton_lambda` keeps its bracket regardless."""
+    s = max(1, k // sample)
+    cols = z[:, ::s]
+    return torch.topk(cols, min(-(-k // s), cols.shape[-1]), dim=-1, sorted=False).values.amin(-1)
+
+
+def _newton_lambda(z: torch.Tensor, k: int, f: str, minmax: tuple | None = None,
+                   max_iter: int = 300) -> torch.Tensor:
     """Root lambda of F(lambda) = sum_i f(z_i - lambda) - k (decreasing) for rows z (B, n).
 
-    Safeguarded Newton: start at the upper bound lse(z) - c_f - log k (see ``_EXP_BOUND``), take
-    the steps of :func:`_piece_step`, keep a bracket [lo, hi] with F(lo) >= 0 >= F(hi) (at first
-    lo = z_min - f^{-1}(k/n), where every f(z_i - lo) >= k/n), and bisect instead whenever a step
-    leaves the bracket or |F| has not halved in three steps. A row stops when F = 0, when its
-    step or its bracket is below 2 ulp of lambda, or when |F| is at rounding level (then p has
-    every digit even where lambda itself is ill-determined: f' ~ 0 around the root). Finished
-    rows leave the working set, so the last iterations cost only the rows still moving.
+    Safeguarded Newton: start at the upper bound lse(z) - c_f - log k (see ``_EXP_BOUND``), or for
+    "clip" half a unit below an estimate of the k-th largest entry (:func:`_kth_estimate`; the
+    root lies within one unit below the k-th largest), take the steps of :func:`_piece_step`,
+    keep a bracket [lo, hi] with F(lo) >= 0 >= F(hi) (at first lo = z_min - f^{-1}(k/n), where
+    every f(z_i - lo) >= k/n, and hi = z_max - f^{-1}(k/n) or the bound above), and bisect
+    instead whenever a step leaves the bracket or |F| has not halved in three steps. A row stops
+    when F = 0, when its step or its bracket is below 2 ulp of lambda, or when |F| is at rounding
+    level (then p has every digit even where lambda itself is ill-determined: f' ~ 0 around the
+    root). Finished rows leave the working set, so the last iterations cost only the rows still
+    moving.
+    ``minmax``: the rows' (min, max), when the caller has them.
     """
     n = z.shape[-1]
     q = k / n
     a = {"exp": math.log(q), "sigmoid": math.log(q / (1 - q)), "clip": q,
          "smooth": math.log(2 * q) if q < 0.5 else -math.log(2 * (1 - q))}[f]    # f^{-1}(k/n)
-    zmin, zmax = torch.aminmax(z, dim=-1)
+    zmin, zmax = torch.aminmax(z, dim=-1) if minmax is None else minmax       # given, or computed
     lo = zmin - a
-    lam = torch.minimum(torch.logsumexp(z, -1) - _EXP_BOUND[f] - math.log(k), zmax - a)
-    hi = lam.clone()
+    hi = zmax - a
+    if f != "clip":
+        hi = torch.minimum(torch.logsumexp(z, -1) - _EXP_BOUND[f] - math.log(k), hi)
+    # clip starts near the k-th largest entry (its steps from far above meet pieces with no free
+    # entry, and bisect); the other f take their exact or log-space steps well from the bound
+    lam = hi.clone() if f != "clip" else torch.minimum(torch.maximum(_kth_estimate(z, k) - 0.5, lo), hi)
     out = torch.empty_like(lam)
     rows = torch.arange(z.shape[0])
     eps = torch.finfo(z.dtype).eps
@@ -276,6 +297,22 @@ def _newton_lambda(z: torch.Tensor, k: int, f: str, max_iter: int = 300) -> torc
     raise FloatingPointError("thre_topk: the threshold did not converge; please report x")
 
 
+def _clip_flat_midpoint(z: torch.Tensor, lam: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """For f = clip: where no entry lies strictly inside (lambda, lambda + 1) (every f' = 0 in
+    ``d``), exactly k entries are 1, F is flat around the root, and every lambda between the
+    largest entry at 0 and the smallest entry at 1 minus 1 gives the same p: report the midpoint
+    of that interval, so that lambda does not depend on the solver's path. z (B, n), lam (B, 1)."""
+    flat = d.sum(-1) == 0
+    if not bool(flat.any()):
+        return lam
+    zf, lf = z[flat], lam[flat]
+    below = torch.where(zf <= lf, zf, -math.inf).amax(-1, keepdim=True)
+    above = torch.where(zf >= lf + 1, zf, math.inf).amin(-1, keepdim=True) - 1
+    lam = lam.clone()
+    lam[flat] = 0.5 * (below + above)
+    return lam
+
+
 class ThreTopK(torch.autograd.Function):
     """p = f(z - lambda(z)) with the implicit gradient of lambda (chapter smooth-topk).
 
@@ -284,7 +321,9 @@ class ThreTopK(torch.autograd.Function):
     sum_i f(z_i - lambda) = k gives d lambda / d z_j = f'_j / sum_i f'_i, hence the
     vector-Jacobian product g -> f' * (g - (f' . g) / sum_i f'_i) (+ g_lambda f' / sum_i f'_i for
     lambda's own gradient). Where every f'_i = 0 (a saturated "clip" or "exp" solution) lambda
-    does not move and the product is f' * g = 0. Returns (p, lambda), lambda on z's axis.
+    does not move and the product is f' * g = 0. Returns (p, lambda), lambda on z's axis; where
+    "clip" leaves lambda undetermined (an interval of roots), its midpoint
+    (:func:`_clip_flat_midpoint`).
     """
 
     @staticmethod
@@ -292,14 +331,19 @@ class ThreTopK(torch.autograd.Function):
         n = z.shape[-1]
         # f saturates across a gap of 2 (760 + log n): beyond it every f(t) or 1 - f(t) is below
         # float64's smallest number, so closing it changes no digit of p
-        zc, off = _close_gaps(z.detach().reshape(-1, n), 2 * (760.0 + math.log(n)))
-        top = zc.amax(-1, keepdim=True)
+        z2, gap = z.detach().reshape(-1, n), 2 * (760.0 + math.log(n))
+        zmin, zmax = torch.aminmax(z2, dim=-1)
+        wide = bool(((zmax - zmin) > gap).any())
+        zc, off = _close_gaps(z2, gap) if wide else (z2, None)
+        top = zc.amax(-1, keepdim=True) if wide else zmax.unsqueeze(-1)
         zs = zc - top
-        lam = _newton_lambda(zs, k, f).unsqueeze(-1)
+        lam = _newton_lambda(zs, k, f, None if wide else (zmin - zmax, torch.zeros_like(zmax))).unsqueeze(-1)
         t = zs - lam
         p, d = _f_and_prime(t, f)
+        if f == "clip":
+            lam = _clip_flat_midpoint(zs, lam, d)
         # lambda on z's axis: undo the move of the entry nearest to it (p is unchanged)
-        lam = lam + top - off.gather(-1, t.abs().argmin(-1, keepdim=True))
+        lam = lam + top - (off.gather(-1, (zs - lam).abs().argmin(-1, keepdim=True)) if wide else 0.0)
         ctx.save_for_backward(d.reshape(z.shape))
         return p.reshape(z.shape), lam.reshape(z.shape[:-1])
 

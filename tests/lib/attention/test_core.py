@@ -221,3 +221,29 @@ def test_repeat_kv_matches_expand_reshape():
 def test_core_bad_input_names_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_attention_refuses_every_nan_inf_input_via_its_result(grouped):
+    """torch inputs are not scanned up front: the sums of the scores and of the output decide,
+    and only then are q, k, v scanned. Every kind of bad entry is still refused with its name:
+    NaN, +inf, and -inf in k with a positive query entry (its key would silently get weight 0),
+    in a key that the causal mask hides, in v at a hidden key (weight exactly 0). Finite
+    inputs whose scores overflow are not refused (no input is at fault), as before."""
+    g = torch.Generator().manual_seed(0)
+    H, G = (4, 2) if grouped else (2, 2)
+    q = torch.rand(1, H, 3, 4, generator=g, dtype=torch.float64) + 0.1   # positive entries
+    k = torch.randn(1, G, 5, 4, generator=g, dtype=torch.float64)
+    v = torch.randn(1, G, 5, 3, generator=g, dtype=torch.float64)
+    ref = A.attention(q, k, v, causal=True)
+    cases = [("q", (0, 1, 2, 0), float("nan")), ("q", (0, 0, 0, 3), float("inf")),
+             ("k", (0, 1, 1, 2), -float("inf")), ("k", (0, 0, 4, 0), float("nan")),
+             ("v", (0, 1, 4, 1), float("inf")), ("v", (0, 0, 0, 0), -float("inf"))]
+    for name, idx, bad in cases:
+        args = {"q": q.clone(), "k": k.clone(), "v": v.clone()}
+        args[name][idx] = bad
+        with pytest.raises(ValueError, match=rf"^{name} must contain only finite numbers"):
+            A.attention(args["q"], args["k"], args["v"], causal=True)
+    assert torch.equal(A.attention(q, k, v, causal=True), ref)
+    huge = A.attention(q * 1e200, k * 1e200, v, causal=True)              # scores overflow: NaN
+    assert torch.isnan(huge).any()

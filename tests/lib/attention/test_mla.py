@@ -416,3 +416,26 @@ def test_dtype_arguments_must_be_torch_dtypes():
             A.init_mla(8, 2, 4, 4, 4, 4, 2, dtype=bad)
         with pytest.raises(ValueError, match="dtype"):
             A.GroupedQueryAttention(8, 2, 1, 4, dtype=bad)
+
+
+def test_mla_decode_step_on_a_preallocated_cache():
+    """A buffer with more rows than pos is written in place (row pos) and returned: the same
+    outputs and cache rows, bit for bit, as the growing cache, although the rows past pos hold
+    NaN (never read, never checked). A NaN in a row already written is refused, as is an
+    integer buffer (it cannot hold the new row)."""
+    W = A.init_mla(**SIZES, seed=2)
+    Wa = A.mla_absorb(W, "sequential")
+    x = _randn(6, 64, seed=3)
+    grow, buf = None, torch.full((9, 32), float("nan"), dtype=torch.float64)
+    for t in range(6):
+        o_g, grow = A.mla_decode_step(x[t], grow, Wa, t)
+        o_b, out = A.mla_decode_step(x[t], buf, Wa, t)
+        assert out is buf and torch.equal(o_g, o_b)
+    assert torch.equal(buf[:6], grow) and torch.isnan(buf[6:]).all()
+    buf[2, 5] = float("nan")
+    with pytest.raises(ValueError, match="cache"):
+        A.mla_decode_step(x[0], buf, Wa, 6)
+    with pytest.raises(ValueError, match="cache must be a floating tensor"):
+        A.mla_decode_step(x[0], torch.zeros(4, 32, dtype=torch.long), Wa, 1)
+    with pytest.raises(ValueError, match=r"cache must have shape \(3, 32\)"):
+        A.mla_decode_step(x[0], torch.zeros(3, 31, dtype=torch.float64), Wa, 3)

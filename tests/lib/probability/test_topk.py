@@ -579,3 +579,31 @@ def test_scores_of_1e30_keep_the_tie_that_decides(dtype):
         p, lam = P.thre_topk(x, 4, f, return_lambda=True)
         torch.testing.assert_close(p, want)
         assert abs(lam.item() - lam_want) < 1e-6, (f, lam)
+
+
+def test_kth_estimate_is_exact_for_small_k_and_a_sampled_order_statistic_beyond():
+    """The clip start: the k-th largest entry itself for k < 16 (torch.topk), and for larger k the
+    ceil(k / s)-th largest of every s-th entry (s = k // 8), an entry of the row."""
+    x = torch.randn(6, 300, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for k in (1, 5, 15):
+        torch.testing.assert_close(T._kth_estimate(x, k), torch.topk(x, k, -1).values[:, -1], rtol=0, atol=0)
+    for k in (16, 64, 299):
+        s = k // 8
+        want = torch.topk(x[:, ::s], -(-k // s), -1).values[:, -1]
+        torch.testing.assert_close(T._kth_estimate(x, k), want, rtol=0, atol=0)
+
+
+def test_clip_threshold_is_the_midpoint_where_it_is_not_unique():
+    """Where no entry is strictly inside (lambda, lambda + 1), k entries are 1, the rest 0, and
+    every lambda in [z_(k+1), z_(k) - 1] solves the equation: the midpoint is reported, whatever
+    the start (scores scaled so that the gaps are wider than 1, and not)."""
+    x = torch.tensor([[5.0, 1.0, 3.0, -2.0, 0.0], [0.9, 0.3, 0.2, -1.0, 0.1]], dtype=torch.float64)
+    for k in (1, 2, 3):
+        for scale in (10.0, 100.0):
+            z = x[0] * scale
+            p, lam = P.thre_topk(z, k, "clip", return_lambda=True)
+            zs = z.sort(descending=True).values
+            assert abs(lam.item() - 0.5 * (zs[k].item() + zs[k - 1].item() - 1)) < 1e-12
+            torch.testing.assert_close(p, P.hard_topk(z, k))
+    p, lam = P.thre_topk(x[1], 2, "clip", return_lambda=True)              # unique: entries inside
+    assert abs(p.sum().item() - 2) < 1e-12 and ((p > 0) & (p < 1)).any()
