@@ -6,7 +6,7 @@ ASSETS  := _vendor/.installed
 CHROMIUM ?= /usr/bin/chromium
 CHAPTER ?=
 
-.PHONY: book book-student test lab execute bench venv assets chromium clean
+.PHONY: book book-student test lab live execute bench venv assets chromium clean
 
 book: $(VENV) $(ASSETS)   ## build the HTML book (from the executed .ipynb pairs; no execution)
 	.venv/bin/jupyter-book build . --all --warningiserror --nitpick --keep-going
@@ -27,6 +27,10 @@ test: book book-student chromium   ## everything CI checks: library, pairing, nb
 
 lab: $(VENV)   ## JupyterLab on book/ (127.0.0.1, token): chapters open as rendered notebooks, one entry each, no autosave
 	$(PY) -m jupyter lab --config=scripts/lab/jupyter_lab_config.py --ServerApp.root_dir=book $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+live: $(VENV)   ## the built book and a Jupyter server for its "Run live" buttons (127.0.0.1, token, the book's origin only); prints the address to open
+	@test -f _build/html/index.html || $(MAKE) book
+	$(PY) scripts/live.py
 
 execute: $(VENV)   ## re-execute chapters (all, or CHAPTER=book/<part>/<slug>.md) and rewrite their .ipynb
 	$(PY) scripts/execute.py $(CHAPTER)

@@ -2,12 +2,20 @@
 
 For each chapter with explorers: JupyterLab is started as `make lab` starts it (scripts/labbook.py,
 on a temporary copy of the book), the chapter's text notebook is opened in headless Chromium and
-run (Run > Run All Cells; with --quick only its set-up cell and its widget cells), and every
+run (Run > Run All Cells; with --quick only its code cells up to the last widget cell), and every
 control of every live explorer is moved through all its values with real input events (a slider
 is dragged with the mouse one position at a time, a dropdown is stepped with the arrow keys).
-Measured in the page, per input event: the time from the event to the redraw that answers it
-(the renderer's `data-kx-seq` reaching the request sent for that input: the kernel computed the
-frame, it came back, the SVG was redrawn), and to the next animation frame after it (painted).
+Measured in the page, per input event: the time from the event to the redraw that shows its
+position (the renderer's `data-kx-shown` reaching that input's number: the frame of that position,
+computed by the kernel, is drawn as SVG), and to the next animation frame after it (painted).
+
+The renderer draws a position at once when the kernel has already sent its frame (the kernel
+computes the frames around the current position ahead, see kexue.widgets.LiveExplorer); each row
+says how many moves were drawn so ("ahead") and the latency of the others (a kernel round trip).
+
+One chapter never stops the run: each explorer's sweep stops after EXPLORER_TIMEOUT_S, each move
+waits MOVE_TIMEOUT_S at most, and a watchdog kills the browser if a chapter (open, run, sweeps,
+kernel-free page) takes longer than CHAPTER_TIMEOUT_S; its explorers are reported "timed out".
 
 Also, over the same control values: `compute` alone (Explorer.update timed in Python, this
 process, one torch thread) and the kernel-free renderer (the chapter's built HTML page when the
@@ -22,6 +30,7 @@ import json
 import os
 import statistics
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -31,6 +40,9 @@ import labbook
 ROOT = labbook.ROOT
 HTML = ROOT / "_build" / "html"
 GOAL_MS = 100.0
+MOVE_TIMEOUT_S = 20.0         # one input -> its redraw
+EXPLORER_TIMEOUT_S = 240.0    # all the moves of one explorer
+CHAPTER_TIMEOUT_S = 600.0     # open + run + every sweep + the kernel-free page, then the browser is killed
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -42,24 +54,26 @@ PROBE = """() => {
     const root = e.target.closest && e.target.closest('.kx-explorer');
     if (!root) return;
     const live = root.classList.contains('kx-live');
-    // capture phase: runs before the renderer's own listener, so data-kx-sent is not yet bumped
-    kx.cur = {root, t0: performance.now(), expect: live ? +(root.getAttribute('data-kx-sent') || 0) + 1 : 0};
+    // capture phase: runs before the renderer's own listener, so data-kx-inputs is not yet bumped
+    kx.cur = {root, t0: performance.now(), expect: live ? +(root.getAttribute('data-kx-inputs') || 0) + 1 : 0,
+              ahead: +(root.getAttribute('data-kx-ahead') || 0)};
   }, true);
   const obs = new MutationObserver(recs => {
     const c = kx.cur; if (!c) return;
     for (const r of recs) {
       if (r.target !== c.root) continue;
       const live = c.root.classList.contains('kx-live');
-      if (live && !(+c.root.getAttribute('data-kx-seq') >= c.expect)) continue;
+      if (live && !(+c.root.getAttribute('data-kx-shown') >= c.expect)) continue;
       if (c.root.querySelector('.kx-error')) { kx.lat.push({error: c.root.querySelector('.kx-error').textContent}); kx.cur = null; return; }
       const t1 = performance.now(); kx.cur = null;
-      requestAnimationFrame(() => kx.lat.push({dom: t1 - c.t0, paint: performance.now() - c.t0}));
+      const ahead = live && +(c.root.getAttribute('data-kx-ahead') || 0) > c.ahead;
+      requestAnimationFrame(() => kx.lat.push({dom: t1 - c.t0, paint: performance.now() - c.t0, ahead}));
       return;
     }
   });
   const watch = () => document.querySelectorAll('.kx-explorer').forEach(r => {
     if (!r.__kxWatched) { r.__kxWatched = true;
-      obs.observe(r, {attributes: true, attributeFilter: ['data-kx-draws', 'data-kx-frame']}); } });
+      obs.observe(r, {attributes: true, attributeFilter: ['data-kx-shown', 'data-kx-frame']}); } });
   watch(); kx.watch = watch;
 }"""
 
@@ -96,17 +110,25 @@ def _sequence(n: int, default: int) -> list[int]:
     return seq if n > 1 else []
 
 
-def sweep(page, root, timeout_ms: int = 60_000) -> dict:
+def sweep(page, root, timeout_ms: int = int(MOVE_TIMEOUT_S * 1000),
+          budget_s: float = EXPLORER_TIMEOUT_S) -> dict:
     """Move every control of one explorer through its values with real input; return the
-    latencies (ms) measured in the page and the control values visited."""
+    latencies (ms) measured in the page, whether each was drawn from a frame computed ahead, and
+    the control values visited. Stops (timed_out) once `budget_s` seconds have passed."""
     page.evaluate(PROBE)
     page.evaluate("() => window.__kx.watch()")
-    dom, paint, errors, visited = [], [], [], []
+    dom, paint, ahead, errors, visited = [], [], [], [], []
+    deadline = time.monotonic() + budget_s
+    timed_out = False
     for ci, kind, n, default in _plan(root):
         ctl = root.locator("[data-kx-control]").nth(ci)
         name = ctl.get_attribute("data-kx-control")
         ctl.scroll_into_view_if_needed()
         for target in _sequence(n, default):
+            if time.monotonic() > deadline:
+                timed_out = True
+                errors.append(f"timed out after {budget_s:.0f} s ({len(dom)} moves measured)")
+                break
             before = page.evaluate("() => window.__kx.lat.length")
             if kind == "slider":
                 labbook.drag_range(page, ctl, target)
@@ -129,15 +151,30 @@ def sweep(page, root, timeout_ms: int = 60_000) -> dict:
                 continue
             dom.append(rec["dom"])
             paint.append(rec["paint"])
+            ahead.append(bool(rec.get("ahead")))
             visited.append((name, target))
-    return {"dom": dom, "paint": paint, "errors": errors, "visited": visited}
+        if timed_out:
+            break
+    return {"dom": dom, "paint": paint, "ahead": ahead, "errors": errors, "visited": visited,
+            "timed_out": timed_out}
 
 
-def _explorer_factories() -> dict[str, list]:
-    """chapter slug -> the factories of kexue.explorers.<module>.EXPLORERS."""
+def _explorer_factories(only: str = "", broken: dict | None = None) -> dict[str, list]:
+    """chapter slug -> the factories of kexue.explorers.<module>.EXPLORERS (only the slugs that
+    contain one of the comma-separated substrings `only`); a module that fails to import is
+    recorded in `broken` (slug -> error) instead of stopping the run."""
     from kexue import explorers
-    return {m.replace("_", "-"): list(getattr(importlib.import_module(f"kexue.explorers.{m}"), "EXPLORERS", ()))
-            for m in explorers.MODULES}
+    out = {}
+    for m in explorers.MODULES:
+        slug = m.replace("_", "-")
+        if only and not any(p in slug for p in only.split(",")):
+            continue
+        try:
+            out[slug] = list(getattr(importlib.import_module(f"kexue.explorers.{m}"), "EXPLORERS", ()))
+        except Exception as e:                                       # noqa: BLE001
+            if broken is not None:
+                broken[slug] = f"{type(e).__name__}: {e}"[:500]
+    return out
 
 
 def _by_name(factories: list) -> dict:
@@ -171,14 +208,15 @@ def _kill_sessions(lab) -> None:
 
 
 def _run_quick(page) -> None:
-    """Run the set-up cell (the first code cell) and the cells that show a live widget."""
+    """Run the code cells up to the last one that shows a live widget (a widget cell often
+    uses names defined by the cells before it); the rest of the chapter is not run."""
     page.evaluate("""async () => {
       const w = window.jupyterapp.shell.currentWidget, nb = w.content;
-      const idx = []; let first = true;
+      const code = []; let last = -1;
       nb.widgets.forEach((c, i) => { if (c.model.type !== 'code') return;
-        const src = c.model.sharedModel.getSource();
-        if (first || src.includes('.widget()')) idx.push(i); first = false; });
-      for (const i of idx) { nb.activeCellIndex = i; await window.jupyterapp.commands.execute('notebook:run-cell'); }
+        code.push(i); if (c.model.sharedModel.getSource().includes('.widget()')) last = i; });
+      for (const i of code.filter(i => i <= last)) {
+        nb.activeCellIndex = i; await window.jupyterapp.commands.execute('notebook:run-cell'); }
     }""")
     page.wait_for_function(f"() => ({labbook.JS_RUNNING})() === 0 && ({labbook.JS_KERNEL_IDLE})()",
                            timeout=180_000, polling=200)
@@ -218,7 +256,7 @@ def _kernel_free(browser, tmp: Path, slug: str, named: dict, rows: list, errors:
         for i in range(roots.count()):
             root = roots.nth(i)
             name = root.get_attribute("data-name")
-            r = sweep(page, root, timeout_ms=10_000)
+            r = sweep(page, root, timeout_ms=10_000, budget_s=120)
             row = next((x for x in rows if x["chapter"] == slug and x["explorer"] == name), None)
             if row is None:
                 row = {"chapter": slug, "explorer": name, "states": 0, "live": _summary([]),
@@ -227,6 +265,7 @@ def _kernel_free(browser, tmp: Path, slug: str, named: dict, rows: list, errors:
                     row["compute"] = compute_times(named[name], r["visited"])
                 rows.append(row)
             row["static"] = _summary(r["paint"])
+            row["static_timed_out"] = r["timed_out"]
             row["static_source"] = source
             row["errors"] = row.get("errors", []) + [f"kernel-free: {e}" for e in r["errors"]]
             log(f"  {name}: compute p50/p95 {(row.get('compute') or {}).get('p50_ms')}/"
@@ -238,22 +277,60 @@ def _kernel_free(browser, tmp: Path, slug: str, named: dict, rows: list, errors:
         page.close()
 
 
+class Watchdog:
+    """Kills the Chromium processes this script started (found by process id among its own
+    descendants) when a chapter runs past its time, so that a hung page cannot stop the run."""
+
+    def __init__(self, seconds: float, log=print):
+        self.seconds, self.log, self.fired = seconds, log, False
+        self.timer = threading.Timer(seconds, self._kill)
+        self.timer.daemon = True
+
+    def _kill(self) -> None:
+        import psutil
+        self.fired = True
+        self.log(f"  watchdog: the chapter ran past {self.seconds:.0f} s; killing the browser")
+        for p in psutil.Process(os.getpid()).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "chrom" in p.name().lower():
+                    p.kill()
+
+    def __enter__(self) -> "Watchdog":
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.timer.cancel()
+
+
+def _missing_rows(slug: str, names: list[str], rows: list, why: str) -> None:
+    """A row for each explorer of the chapter that got none (it timed out or the chapter failed)."""
+    have = {r["explorer"] for r in rows if r["chapter"] == slug}
+    for name in names:
+        if name not in have:
+            rows.append({"chapter": slug, "explorer": name, "states": 0, "live": _summary([]),
+                         "errors": [why], "timed_out": why.startswith("timed out")})
+
+
 def run(args, log=print) -> dict:
     import torch
     torch.set_num_threads(1)
     from playwright.sync_api import sync_playwright
-    facs = _explorer_factories()
+    broken: dict[str, str] = {}
+    facs = _explorer_factories(args.chapters, broken)
     named: dict[str, dict] = {}
     slugs = [s for s in facs if facs[s] and _chapter_md(s)]
-    if args.chapters:
-        slugs = [s for s in slugs if any(p in s for p in args.chapters.split(","))]
     rows, chapters, errors = [], [], []
+    errors += [{"chapter": s, "error": f"kexue.explorers module failed to import: {e}"} for s, e in broken.items()]
     tmp = Path(tempfile.mkdtemp(prefix="bench-lab-"))
     with labbook.Lab() as lab, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        browser = None
         for slug in slugs:
             md = _chapter_md(slug).relative_to(ROOT / "book").as_posix()
             log(f"lab: {md}")
+            if browser is None or not browser.is_connected():
+                browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            dog = Watchdog(CHAPTER_TIMEOUT_S, log).__enter__()
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             console = []
             page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
@@ -272,7 +349,7 @@ def run(args, log=print) -> dict:
                 outs = page.evaluate(labbook.JS_OUTPUTS)
                 cell_errors = [o["text"] for o in outs if o["type"] == "error"]
                 chapters.append({"chapter": md, "open_s": t_open, "run_s": t_run,
-                                 "mode": "set-up and widget cells" if args.quick else "Run All",
+                                 "mode": "cells up to the last widget cell" if args.quick else "Run All",
                                  "cell_errors": cell_errors})
                 roots = page.locator(".kx-explorer.kx-live")
                 named[slug] = _by_name(facs[slug])
@@ -280,9 +357,11 @@ def run(args, log=print) -> dict:
                     root = roots.nth(i)
                     name = root.get_attribute("data-name")
                     r = sweep(page, root)
+                    rt = [x for x, a in zip(r["paint"], r["ahead"]) if not a]
                     row = {"chapter": slug, "explorer": name, "states": len(r["dom"]),
                            "live": _summary(r["paint"]), "live_dom": _summary(r["dom"]),
-                           "errors": r["errors"]}
+                           "ahead": sum(r["ahead"]), "round_trip": _summary(rt),
+                           "errors": r["errors"], "timed_out": r["timed_out"]}
                     if name in named[slug]:
                         row["compute"] = compute_times(named[slug][name], r["visited"])
                     rows.append(row)
@@ -298,11 +377,21 @@ def run(args, log=print) -> dict:
                     with contextlib.suppress(Exception):
                         page.screenshot(path=str(shots / f"bench-failed-{slug}.png"))
             finally:
-                page.close()
+                with contextlib.suppress(Exception):
+                    page.close()
                 _kill_sessions(lab)
             named.setdefault(slug, _by_name(facs[slug]))
-            _kernel_free(browser, tmp, slug, named[slug], rows, errors, log)
-        browser.close()
+            if not dog.fired:
+                _kernel_free(browser, tmp, slug, named[slug], rows, errors, log)
+            dog.__exit__()
+            if dog.fired:
+                errors.append({"chapter": md, "error": f"timed out: the chapter ran past {CHAPTER_TIMEOUT_S:.0f} s "
+                                                       "and its browser was killed"})
+            _missing_rows(slug, list(named[slug]), rows,
+                          f"timed out (chapter past {CHAPTER_TIMEOUT_S:.0f} s)" if dog.fired
+                          else "not measured: no live explorer of this name ran in JupyterLab")
+        if browser is not None and browser.is_connected():
+            browser.close()
     for r in rows:
         p95 = r["live"]["p95_ms"]
         r["meets_goal"] = p95 is not None and p95 <= GOAL_MS
@@ -315,20 +404,29 @@ def _ms(x) -> str:
     return "—" if x is None else f"{x:.0f} ms"
 
 
+def _verdict(r: dict) -> str:
+    if r.get("timed_out") and not r["live"]["n"]:
+        return "timed out"
+    return ("yes" if r["meets_goal"] else "**no**") + (" (timed out)" if r.get("timed_out") else "")
+
+
 def render(res: dict) -> list[str]:
     L = [f"JupyterLab in headless Chromium, real input (mouse drags on sliders, arrow keys on "
          f"dropdowns), every value of every control; input event → redrawn SVG, painted. Goal: "
          f"p95 ≤ {res['goal_ms']:.0f} ms live. {res['meeting_goal']} of {res['total']} explorers "
-         "meet it. compute = Explorer.update alone (Python); kernel-free = the renderer on "
-         "precomputed frames, same events.", "",
-         "| chapter | explorer | moves | live p50 | live p95 | compute p50 | compute p95 | "
-         "kernel-free p50 | kernel-free p95 | ≤ 100 ms |",
-         "|---|---|---:|---:|---:|---:|---:|---:|---:|:---:|"]
+         "meet it. ahead = moves drawn from a frame the kernel had computed ahead and sent; "
+         "round trip = the other moves (input → kernel → redraw). compute = Explorer.update alone "
+         "(Python); kernel-free = the renderer on precomputed frames, same events.", "",
+         "| chapter | explorer | moves | live p50 | live p95 | ahead | round-trip p50 | compute p50 | "
+         "compute p95 | kernel-free p50 | kernel-free p95 | ≤ 100 ms |",
+         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|"]
     for r in res["rows"]:
         c, s = r.get("compute") or {}, r.get("static") or {}
+        rt = r.get("round_trip") or {}
         L.append(f"| {r['chapter']} | {r['explorer']} | {r['states']} | {_ms(r['live']['p50_ms'])} | "
-                 f"{_ms(r['live']['p95_ms'])} | {_ms(c.get('p50_ms'))} | {_ms(c.get('p95_ms'))} | "
-                 f"{_ms(s.get('p50_ms'))} | {_ms(s.get('p95_ms'))} | {'yes' if r['meets_goal'] else '**no**'} |")
+                 f"{_ms(r['live']['p95_ms'])} | {r.get('ahead', 0)}/{r['states']} | {_ms(rt.get('p50_ms'))} | "
+                 f"{_ms(c.get('p50_ms'))} | {_ms(c.get('p95_ms'))} | "
+                 f"{_ms(s.get('p50_ms'))} | {_ms(s.get('p95_ms'))} | {_verdict(r)} |")
     sources = sorted({r.get("static_source") for r in res["rows"] if r.get("static_source")})
     if sources:
         L += ["", "Kernel-free pages: " + "; ".join(sources) + "."]

@@ -10,10 +10,12 @@ frame; latency is measured in ``scripts/bench.py``, never in a test. numpy only.
 """
 from __future__ import annotations
 
+import asyncio
 import html
 import itertools
 import json
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -28,6 +30,8 @@ from .draw import display_figure, draw_frame
 from .frames import check_frame, no_negative_zero
 
 MAX_STATIC_BYTES = 1_200_000     # one explorer's JSON; keeps an executed notebook under 2 MB
+AHEAD_RADIUS = 3                 # live: positions computed ahead, per control and direction
+AHEAD_CACHE = 256                # live: frames kept by the kernel per widget
 #: The one renderer (an ES module for anywidget; the book's Sphinx extension serves a classic-script
 #: copy of it as _static/kexue-explorer.js).
 RENDERER = Path(__file__).with_name("kexue-explorer.js")
@@ -111,13 +115,28 @@ class Dropdown:
 
 def round_frame(obj: Any, digits: int = 4) -> Any:
     """Round every float of a frame to `digits` significant digits (JSON stays small and
-    deterministic); :func:`kexue.datasets.rounded` does the work."""
+    deterministic): the same numbers as :func:`kexue.datasets.rounded`, computed faster."""
     digits = check_int_in(digits, 1, 17, name="digits")
     try:
-        return rounded(obj, digits)
+        return _round_fast(obj, digits, f".{digits}g")
     except ValueError as err:
         raise ValueError(f"obj: the frame contains a non-finite number ({err}); compute must not "
                          "emit one") from None
+
+
+def _round_fast(obj: Any, digits: int, spec: str) -> Any:
+    """:func:`kexue.datasets.rounded` with the same results, faster on what frames hold: lists
+    of Python floats are rounded in one comprehension instead of one recursive call each."""
+    if type(obj) is dict:
+        return {str(k): _round_fast(v, digits, spec) for k, v in obj.items()}
+    if type(obj) is list:
+        if obj and all(type(v) is float for v in obj):
+            out = [float(format(v, spec)) + 0.0 for v in obj]
+            if not all(map(math.isfinite, out)):
+                raise ValueError(f"values must be finite, got {next(v for v in out if not math.isfinite(v))}")
+            return out
+        return [_round_fast(v, digits, spec) for v in obj]
+    return rounded(obj, digits)
 
 
 class Explorer:
@@ -246,9 +265,19 @@ class LiveExplorer(anywidget.AnyWidget):
     Synced traits: ``spec`` (the controls), ``index`` (control name -> position in its grid, set
     by the browser on every ``input`` event, at most one request in flight), ``seq`` (the browser's
     request number), and from the kernel ``frame`` (the frame of ``index``), ``frame_seq`` (the
-    request it answers), ``rev`` (bumped on every new frame) and ``error`` (compute's error, shown
-    in the figure). A test sets values with :meth:`set` (or ``w.values = {...}``) and reads the
-    frame it returns, ``w.frame`` or ``explorer.last``.
+    request it answers), ``frame_index`` (the positions it is the frame of), ``rev`` (bumped on
+    every new frame) and ``error`` (compute's error, shown in the figure). A test sets values with
+    :meth:`set` (or ``w.values = {...}``) and reads the frame it returns, ``w.frame`` or
+    ``explorer.last``.
+
+    Frames ahead: after answering, the kernel computes (one per turn of its event loop, so that a
+    new request is answered between two) the frames of the positions up to :data:`AHEAD_RADIUS`
+    steps away along each control, nearest first and the direction of the last move first, and
+    sends each to the browser as a custom message ``{"kx": "ahead", "index": [...], "frame": ...}``;
+    the renderer draws a position it has a frame for at once, on the ``input`` event. Every frame
+    is still computed by this kernel (a bounded cache of :data:`AHEAD_CACHE` frames). Nothing is
+    computed ahead before a browser view says ``{"kx": "view"}`` (so not while a notebook is
+    executed without a browser) nor outside a running event loop (tests, scripts).
     """
     _esm = RENDERER
     spec = traitlets.Dict().tag(sync=True)
@@ -256,6 +285,7 @@ class LiveExplorer(anywidget.AnyWidget):
     seq = traitlets.Int(0).tag(sync=True)
     frame = traitlets.Dict().tag(sync=True)
     frame_seq = traitlets.Int(0).tag(sync=True)
+    frame_index = traitlets.Dict().tag(sync=True)
     rev = traitlets.Int(0).tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
 
@@ -265,8 +295,25 @@ class LiveExplorer(anywidget.AnyWidget):
         spec = explorer.spec()
         super().__init__(spec=spec, index={c["name"]: c["default"] for c in spec["controls"]})
         self.explorer = explorer
+        self._frames: OrderedDict = OrderedDict()    # position tuple -> frame (AHEAD_CACHE at most)
+        self._sent: set = set()                      # positions whose frame the browser was sent
+        self._ahead: list = []                       # positions still to compute ahead
+        self._ahead_call = None                      # the scheduled step of the event loop
+        self._last: tuple | None = None
+        self._viewed = False                         # a browser view said hello: compute ahead
         self._redraw()
         self.observe(self._redraw, names="index")
+        self.on_msg(self._on_custom)
+
+    def _on_custom(self, _widget, content, _buffers) -> None:
+        """A view's ``{"kx": "view"}`` (sent when the renderer draws it): from now on, frames are
+        computed ahead (never for a widget no browser shows: an executed notebook, a test)."""
+        if isinstance(content, dict) and content.get("kx") == "view":
+            self._viewed = True
+            self._sent.clear()                       # a new view has only the current frame
+            if not self.error:
+                self._sent.add(self._key(self.index))
+            self._plan_ahead(self._key(self.index))
 
     @traitlets.validate("index")
     def _valid_index(self, proposal):
@@ -305,11 +352,77 @@ class LiveExplorer(anywidget.AnyWidget):
             raise ValueError(f"compute failed: {self.error}")
         return self.explorer.last
 
+    def _key(self, index: dict) -> tuple:
+        return tuple(index[c.name] for c in self.explorer.controls)
+
+    def _frame_of(self, key: tuple) -> dict:
+        """The frame of a position: from the cache, else computed (Explorer.update) and kept."""
+        if key in self._frames:
+            self._frames.move_to_end(key)
+            self.explorer.last = self._frames[key]
+            return self._frames[key]
+        fr = self.explorer.update(**{c.name: list(c.options)[i] for c, i in zip(self.explorer.controls, key)})
+        self._frames[key] = fr
+        while len(self._frames) > AHEAD_CACHE:
+            old, _ = self._frames.popitem(last=False)
+            self._sent.discard(old)
+        return fr
+
     def _redraw(self, *_) -> None:
+        key = self._key(self.index)
         try:
-            fr, err = self.explorer.update(**self.values), ""
+            fr, err = self._frame_of(key), ""
         except Exception as exc:        # shown in the figure, as the renderer shows a bad frame
             fr, err = {}, f"{type(exc).__name__}: {exc}"
         with self.hold_sync():
             self.frame, self.error, self.frame_seq = fr, err, self.seq
+            self.frame_index = dict(self.index)
             self.rev += 1
+        if not err:
+            self._sent.add(key)
+        self._plan_ahead(key)
+
+    def _plan_ahead(self, key: tuple) -> None:
+        """Queue the positions around `key` (nearest first, the last move's direction first) and
+        start computing them on the kernel's event loop; nothing happens without a running loop."""
+        moved = [(ci, (1 if b > a else -1)) for ci, (a, b) in enumerate(zip(self._last or key, key)) if a != b]
+        self._last = key
+        order = moved + [(ci, 1) for ci in range(len(key)) if ci not in dict(moved)]
+        sizes = [len(c.options) for c in self.explorer.controls]
+        plan = []
+        for d in range(1, AHEAD_RADIUS + 1):
+            for ci, sign in order:
+                for s in (sign, -sign):
+                    k = list(key)
+                    k[ci] += s * d
+                    if 0 <= k[ci] < sizes[ci] and tuple(k) not in self._sent:
+                        plan.append(tuple(k))
+        self._ahead = plan if self._viewed else []
+        if self._ahead_call is None and self._ahead:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:        # no kernel event loop (a test, a script): nothing ahead
+                self._ahead = []
+                return
+            self._ahead_call = loop.call_soon(self._ahead_step)
+
+    def _ahead_step(self) -> None:
+        """Compute and send one frame ahead, then give the event loop back (a request waiting is
+        answered before the next one)."""
+        self._ahead_call = None
+        while self._ahead:
+            key = self._ahead.pop(0)
+            if key in self._sent:
+                continue
+            last = self.explorer.last
+            try:
+                fr = self._frame_of(key)
+            except Exception:           # noqa: BLE001  (shown if the reader moves there)
+                continue
+            finally:
+                self.explorer.last = last
+            self._sent.add(key)
+            self.send({"kx": "ahead", "index": list(key), "frame": fr})
+            break
+        if self._ahead:
+            self._ahead_call = asyncio.get_running_loop().call_soon(self._ahead_step)

@@ -4,9 +4,11 @@
  * - as an ES module by anywidget in JupyterLab (Explorer.widget(): `export default { render }`):
  *   the model carries `spec` (the controls), `index` (the control positions), `seq` (the number
  *   of the last request from this view) and, from the kernel, `frame`, `frame_seq` (the request
- *   it answers), `rev` (bumped on every new frame) and `error`. A dragged slider sends its
- *   position on every `input` event, but at most one request is in flight: positions that arrive
- *   meanwhile are coalesced into the next request, and a frame older than the one drawn is dropped.
+ *   it answers), `frame_index` (the positions it is the frame of), `rev` (bumped on every new
+ *   frame) and `error`. A dragged slider sends its position on every `input` event, but at most
+ *   one request is in flight: positions that arrive meanwhile are coalesced into the next request,
+ *   and a frame older than the one drawn is dropped. Frames the kernel computed ahead (custom
+ *   messages, after the view's {kx: "view"}) are drawn at once on the input event (see render()).
  * - in the HTML book as a classic script (the Sphinx extension copies this file to
  *   _static/kexue-explorer.js with the `export` line replaced by a call of bootPage(), so that it
  *   also runs from file://): every <div class="kx-explorer"> holds the JSON of every frame over
@@ -109,16 +111,19 @@ function fmt(v) {
   return s === "-0" ? "0" : s;
 }
 function niceTicks(lo, hi, n) {
+  if (!isFinite(lo) || !isFinite(hi)) return [];
   if (!(hi > lo)) { hi = lo + 1; }
   var step = Math.pow(10, Math.floor(Math.log10((hi - lo) / n)));
   var err = (hi - lo) / n / step;
   if (err >= 7.5) step *= 10; else if (err >= 3.5) step *= 5; else if (err >= 1.5) step *= 2;
   var out = [];
-  for (var v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) out.push(+v.toPrecision(12) || 0);
+  // at most 200 ticks: a step below the numbers' resolution would never reach hi
+  for (var v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * step && out.length < 200; v += step) out.push(+v.toPrecision(12) || 0);
   return out;
 }
 function logTicks(lo, hi) {
   var out = [];
+  if (!(lo > 0) || !(hi > lo) || !isFinite(hi)) return out;     // log10(0) = -Infinity: no loop
   for (var e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
     var v = Math.pow(10, e);
     if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push(v);
@@ -292,10 +297,12 @@ function drawHeatmap(svg, g, h, X, Y, ax, W) {
   }
   var span = (vmax - vmin) || 1;
   var gh = el("g", { "class": "kx-heatmap", "shape-rendering": "crispEdges" }, g);
-  for (var r = 0; r < z.length; r++) for (var c = 0; c < z[r].length; c++) {
-    var x0 = X(h.x[c]), x1 = X(h.x[c + 1]), y0 = Y(h.y[r]), y1 = Y(h.y[r + 1]);
-    el("rect", { x: Math.min(x0, x1), y: Math.min(y0, y1), width: Math.abs(x1 - x0) + 0.4,
-      height: Math.abs(y1 - y0) + 0.4, fill: colour(h.cmap, (z[r][c] - vmin) / span) }, gh);
+  if (!heatmapImage(gh, h, X, Y, vmin, span)) {
+    for (var r = 0; r < z.length; r++) for (var c = 0; c < z[r].length; c++) {
+      var x0 = X(h.x[c]), x1 = X(h.x[c + 1]), y0 = Y(h.y[r]), y1 = Y(h.y[r + 1]);
+      el("rect", { x: Math.min(x0, x1), y: Math.min(y0, y1), width: Math.abs(x1 - x0) + 0.4,
+        height: Math.abs(y1 - y0) + 0.4, fill: colour(h.cmap, (z[r][c] - vmin) / span) }, gh);
+    }
   }
   // the colour bar: a strip right of the axes with its ticks and label
   var bx = Math.min(W - 74, ax.x1 + 10), bw = 12, by0 = ax.y0, by1 = ax.y1, n = 48;
@@ -315,6 +322,44 @@ function drawHeatmap(svg, g, h, X, Y, ax, W) {
     var lx = Math.min(bx + bw + 42, W - 7), ly = (by0 + by1) / 2;
     text(cb, lx, ly, h.label, { "text-anchor": "middle", "font-size": 10, transform: "rotate(90 " + lx + " " + ly + ")" });
   }
+}
+
+// the colour of colour(cmap, t) as [r, g, b]
+function colourRGB(cmap, t) {
+  var c = colour(cmap, t);
+  if (c.charAt(0) === "#") return [parseInt(c.slice(1, 3), 16), parseInt(c.slice(3, 5), 16), parseInt(c.slice(5, 7), 16)];
+  return c.slice(4, -1).split(",").map(Number);
+}
+// A heatmap on evenly spaced edges (on screen) as one pixel image (a cell per pixel, scaled
+// without smoothing) instead of a rectangle per cell: thousands of SVG elements cost tens of ms
+// to build and draw. Returns false where it does not apply (uneven edges, no canvas).
+function heatmapImage(gh, h, X, Y, vmin, span) {
+  var nr = h.z.length, nc = h.z[0].length;
+  var xs = h.x.map(X), ys = h.y.map(Y);
+  var even = function (v, n) {
+    var d = (v[n] - v[0]) / n;
+    for (var i = 1; i < n; i++) if (Math.abs(v[i] - (v[0] + i * d)) > 0.25) return false;
+    return d !== 0 && isFinite(d);
+  };
+  if (nr * nc < 64 || !even(xs, nc) || !even(ys, nr)) return false;
+  var cv = document.createElement("canvas");
+  var ctx = cv.getContext && cv.getContext("2d");
+  if (!ctx || !cv.toDataURL) return false;
+  cv.width = nc; cv.height = nr;
+  var img = ctx.createImageData(nc, nr), px = img.data;
+  var flipX = xs[nc] < xs[0], flipY = ys[nr] < ys[0];     // pixel (0, 0) is the top-left corner
+  for (var r = 0; r < nr; r++) {
+    var pr = flipY ? nr - 1 - r : r;                      // row 0 at the bottom when y goes up the screen
+    for (var c = 0; c < nc; c++) {
+      var rgb = colourRGB(h.cmap, (h.z[r][c] - vmin) / span), k = 4 * (pr * nc + (flipX ? nc - 1 - c : c));
+      px[k] = rgb[0]; px[k + 1] = rgb[1]; px[k + 2] = rgb[2]; px[k + 3] = 255;
+    }
+  }
+  ctx.putImageData(img, 0, 0);
+  el("image", { x: Math.min(xs[0], xs[nc]), y: Math.min(ys[0], ys[nr]), width: Math.abs(xs[nc] - xs[0]),
+    height: Math.abs(ys[nr] - ys[0]), href: cv.toDataURL("image/png"), preserveAspectRatio: "none",
+    style: "image-rendering: crisp-edges; image-rendering: pixelated" }, gh);
+  return true;
 }
 
 // a corner of the axes where the legend box covers no data; null if none is free
@@ -511,6 +556,14 @@ function bootPage() {
 }
 
 /* ---- live: the anywidget view --------------------------------------------------------- */
+/* Every input event draws at once when the kernel has already sent the frame of that position
+ * (it computes the positions around the current one ahead and sends them as custom messages
+ * {kx: "ahead", index, frame}); the position is also sent to the kernel (at most one request in
+ * flight, the latest position wins), whose answer is drawn unless a newer input is already shown.
+ * Attributes for tests and the benchmark: data-kx-sent / data-kx-seq (requests sent / answered),
+ * data-kx-inputs (input events), data-kx-shown (the input event whose position is drawn),
+ * data-kx-draws (redraws), data-kx-ahead (inputs drawn from a frame computed ahead). */
+var AHEAD_MAX = 512;
 function render(ctx) {
   var model = ctx.model, host = ctx.el;
   var spec = model.get("spec");
@@ -518,46 +571,83 @@ function render(ctx) {
   root.className = "kx-explorer kx-live";
   root.setAttribute("data-name", spec.name || "");
   host.appendChild(root);
-  var fromModel = function () {
-    var ix = model.get("index") || {};
+  var fromIndex = function (ix) {
+    ix = ix || {};
     return spec.controls.map(function (c) { return ix[c.name] === undefined ? c.default : ix[c.name]; });
   };
+  var fromModel = function () { return fromIndex(model.get("index")); };
   var idx = fromModel();
-  var sent = model.get("seq") || 0, waiting = false, pending = null, drawn = -1, count = 0;
+  var sent = model.get("seq") || 0, waiting = false, pending = null, answered = sent, count = 0;
+  var inputs = 0, shown = -1, shownKey = null, hits = 0, requests = {};
+  var ahead = new Map();                              // position key -> frame computed ahead
+  var keep = function (key, fr) {
+    ahead.delete(key); ahead.set(key, fr);
+    if (ahead.size > AHEAD_MAX) ahead.delete(ahead.keys().next().value);
+  };
+  var show = function (fr, err, input, key) {
+    if (err) showError(view, new Error(err)); else drawFrame(view, fr);
+    shown = input; shownKey = err ? null : key; count += 1;
+    root.setAttribute("data-kx-shown", input);
+    root.setAttribute("data-kx-draws", count);
+  };
   var send = function (ix) {
     var obj = {};
     spec.controls.forEach(function (c, i) { obj[c.name] = ix[i]; });
     sent += 1; waiting = true;
+    requests[sent] = { input: inputs, key: ix.join(",") };
     model.set("index", obj); model.set("seq", sent); model.save_changes();
     root.setAttribute("data-kx-sent", sent);
   };
   var view = buildView(root, spec, idx, function (ix) {
+    inputs += 1;
+    root.setAttribute("data-kx-inputs", inputs);
+    var key = ix.join(",");
+    if (ahead.has(key)) {                             // computed ahead by the kernel: draw now
+      hits += 1; root.setAttribute("data-kx-ahead", hits);
+      show(ahead.get(key), "", inputs, key);
+    }
     if (waiting) pending = ix; else send(ix);         // at most one request in flight
   });
   var onFrame = function () {
-    var fs = model.get("frame_seq") || 0;
-    if (fs < drawn) return;                             // older than what is shown: drop it
-    drawn = fs;
-    var err = model.get("error");
-    if (err) showError(view, new Error(err)); else drawFrame(view, model.get("frame"));
-    count += 1;
+    var fs = model.get("frame_seq") || 0, err = model.get("error"), fr = model.get("frame");
+    var fix = model.get("frame_index"), req = null;
+    if (fs > answered) { req = requests[fs]; answered = fs; }
+    for (var s in requests) if (+s <= fs) delete requests[s];
+    var key = fix ? fromIndex(fix).join(",") : (req ? req.key : fromModel().join(","));
+    var input = req ? req.input : inputs;             // no request of ours: a change made in the kernel
+    if (!err && fix) keep(key, fr);
     root.setAttribute("data-kx-seq", fs);
-    root.setAttribute("data-kx-draws", count);
     if (fs >= sent) {
       waiting = false;
       if (pending) { var ix = pending; pending = null; send(ix); }
     }
+    if (input < shown) return;                        // a newer position is drawn already
+    if (req && input === shown && key === shownKey && !err) return;   // drawn from ahead
+    show(fr, err, input, key);
+  };
+  var onAhead = function (msg) {
+    if (!msg || msg.kx !== "ahead" || !Array.isArray(msg.index)) return;
+    var key = msg.index.join(",");
+    keep(key, msg.frame);
+    // the reader is waiting for exactly this position: draw it now
+    if (shown < inputs && key === idx.join(",")) { hits += 1; root.setAttribute("data-kx-ahead", hits); show(msg.frame, "", inputs, key); }
   };
   var onIndex = function () { if (!waiting && !pending) view.setIndex(fromModel()); };
   model.on("change:rev", onFrame);
   model.on("change:index", onIndex);
+  model.on("msg:custom", onAhead);
   if (model.get("rev") > 0) onFrame();
+  if (typeof model.send === "function") model.send({ kx: "view" });   // the kernel may compute ahead now
   root.setAttribute("data-kx-ready", "1");
   return function () {
     model.off("change:rev", onFrame);
     model.off("change:index", onIndex);
+    model.off("msg:custom", onAhead);
   };
 }
+
+/* the book's live mode (_static/kexue-live.js) draws with this same render(), its model a comm */
+if (typeof window !== "undefined") window.kexueExplorer = { render: render, mountStatic: mountStatic };
 
 /* kx-module-export */
 export default { render: render };

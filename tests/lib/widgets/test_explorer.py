@@ -147,3 +147,45 @@ def test_the_book_drops_live_explorers_from_the_widget_state():
     assert kept["state"] == {"L": layout} and kept["version_major"] == 2
     assert ext.strip_live_widgets(json.dumps({"state": {"A": live}})) is None
     assert "</" not in ext.strip_live_widgets(json.dumps({"state": {"L": {**layout, "state": {"s": "</b>"}}}}))
+
+
+def test_live_widget_computes_the_positions_around_ahead_inside_a_kernel_loop():
+    """In a running event loop (the kernel's) the widget sends, one per turn of the loop, the
+    frames of the positions around the current one (nearest first, the last move's direction
+    first), each the frame Explorer.update computes there; outside a loop it computes nothing
+    ahead. A position seen before is answered from the cache."""
+    import asyncio
+    calls = []
+
+    def compute(a, b):
+        calls.append((a, b))
+        return W.frame(W.panel("t", "x", "y", series=[W.line([0, 1], [a, b])]))
+    ex = W.Explorer([W.Slider("a", [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], 3.0),
+                     W.Slider("b", [0.0, 1.0, 2.0], 1.0)], compute, name="grid")
+    w = ex.widget()
+    assert w._ahead == [] and len(calls) == 1 and w.frame_index == {"a": 3, "b": 1}
+    sent = []
+    w.send = lambda content, buffers=None: sent.append(content)
+
+    async def move():
+        w.set_state({"index": {"a": 3, "b": 2}, "seq": 1})       # no view yet: nothing ahead
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert sent == [] and w._ahead == []
+        w.set_state({"index": {"a": 3, "b": 1}, "seq": 2})
+        w._on_custom(w, {"kx": "view"}, [])                       # what the renderer sends
+        w.set_state({"index": {"a": 4, "b": 1}, "seq": 3})       # one step right
+        for _ in range(40):
+            await asyncio.sleep(0)
+    asyncio.run(move())
+    assert w.frame_seq == 3 and w.frame_index == {"a": 4, "b": 1}
+    order = [tuple(m["index"]) for m in sent]
+    # distance 1 before 2 before 3; the moved control a first, right before left; (3, 1) was drawn
+    assert order[:5] == [(5, 1), (4, 2), (4, 0), (6, 1), (2, 1)], order
+    assert (3, 1) not in order and set(order) == {(5, 1), (6, 1), (7, 1), (2, 1), (1, 1), (4, 2), (4, 0)}
+    for m in sent:
+        a, b = m["index"]
+        assert m["kx"] == "ahead" and m["frame"] == ex.update(a=float(a), b=float(b))
+    n = len(calls)
+    assert w.set(a=5.0, b=1.0)["panels"][0]["series"][0]["y"] == [5.0, 1.0] and len(calls) == n
+    assert ex.last == w.frame
