@@ -15,6 +15,13 @@ What `make lab` gets (scripts/lab/jupyter_lab_config.py calls :func:`configure`)
   the HTML book formats it (MyST-NB's own `format_plain_text`) from the glue outputs stored with
   the notebook -- which jupyterlab-myst shows as the number, with "glue: key" as its tooltip.
   Saving puts the roles back, so a saved chapter keeps ``{glue:text}`` in its text.
+* **The book's TeX macros render** (``\\E``, ``\\topk{k}``, ...): jupyterlab-myst renders math with
+  KaTeX and takes macros only from the MyST frontmatter ``math:`` key, which it reads from a
+  ``---`` YAML block at the top of the notebook's first markdown cell (not from notebook
+  metadata). The contents manager puts such a block, made from :data:`kexue.notebook.MACROS`
+  (the one source; ``_config.yml`` mirrors it for the HTML book), at the top of that cell as the
+  notebook is opened, and takes it off again on save (the reader sees it only when editing
+  that cell; if they change the block itself, it is saved as they left it).
 * **The `.md` is the source**: Jupytext's refusal to open a text notebook older than its `.ipynb`
   is turned off (a fresh clone's file times follow checkout order, not edits).
 * **Folded cells stay folded**: code cells tagged hide-cell / hide-input / hide-output (computed
@@ -42,6 +49,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from kexue.notebook import MACROS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB_DIR = ROOT / "scripts" / "lab"                  # overrides.json (settings) + jupyter_lab_config.py
@@ -193,6 +202,46 @@ def cite_out(nb: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# the book's macros -> jupyterlab-myst's frontmatter `math:` (its KaTeX reads nothing else)
+
+
+def macros_frontmatter(macros: dict[str, tuple[str, int]] | None = None) -> str:
+    """A MyST frontmatter block (YAML, one JSON line) whose ``math:`` key defines the macros
+    (name -> (definition, number of arguments), default :data:`kexue.notebook.MACROS`) for
+    jupyterlab-myst; KaTeX reads the number of arguments from the ``#1``... in a definition."""
+    macros = MACROS if macros is None else macros
+    math = {f"\\{name}": body for name, (body, _) in macros.items()}
+    return "---\nmath: " + json.dumps(math, ensure_ascii=False) + "\n---\n"
+
+
+def macros_in(nb: dict, block: str | None = None) -> bool:
+    """Put the macros' frontmatter block at the top of the first markdown cell (in place; that
+    cell is where jupyterlab-myst reads a notebook's frontmatter). False when there is no
+    markdown cell or that cell already starts with frontmatter of its own."""
+    block = macros_frontmatter() if block is None else block
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            src = _source(cell)
+            if src.startswith("---"):
+                return False
+            cell["source"] = block + src
+            return True
+    return False
+
+
+def macros_out(nb: dict, block: str | None = None) -> dict:
+    """The inverse of :func:`macros_in`, in place."""
+    block = macros_frontmatter() if block is None else block
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            src = _source(cell)
+            if src.startswith(block):
+                cell["source"] = src[len(block):]
+            break
+    return nb
+
+
+# ---------------------------------------------------------------------------------------------
 # folded cells: the book's hide-* tags -> JupyterLab's collapsed input/output
 
 HIDE = {"hide-cell": ("source_hidden", "outputs_hidden"), "hide-input": ("source_hidden",),
@@ -265,11 +314,12 @@ def contents_manager_class():
                 glue_in(model["content"])
                 cite_in(model["content"], self.bibliography())
                 fold_in(model["content"])
+                macros_in(model["content"])
             return model
 
         async def save(self, model, path=""):
             if model.get("type") == "notebook" and model.get("content"):
-                model = {**model, "content": fold_out(cite_out(glue_out(model["content"])))}
+                model = {**model, "content": macros_out(fold_out(cite_out(glue_out(model["content"]))))}
             return await super().save(model, path)
 
     return BookContentsManager

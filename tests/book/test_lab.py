@@ -54,11 +54,12 @@ def test_every_glued_number_and_citation_of_every_chapter_shows_in_jupyterlab():
         totals[0] += glues
         totals[1] += cites
         n_glue, n_cite = labbook.glue_in(nb), labbook.cite_in(nb, bib)
+        assert labbook.macros_in(nb), f"{ipynb}: no markdown cell for the macros' frontmatter"
         if (n_glue, n_cite) != (glues, cites):
             missing.append(f"{ipynb.relative_to(ROOT)}: glue {n_glue} of {glues}, cite {n_cite} of {cites}")
         meta = [json.dumps(c.metadata, sort_keys=True) for c in nb.cells]
         labbook.fold_in(nb)
-        back = labbook.fold_out(labbook.cite_out(labbook.glue_out(nb)))
+        back = labbook.macros_out(labbook.fold_out(labbook.cite_out(labbook.glue_out(nb))))
         assert [c["source"] for c in back["cells"]] == before, ipynb
         assert [json.dumps(c["metadata"], sort_keys=True) for c in back["cells"]] == meta, ipynb
     assert totals[0] > 0 and totals[1] > 0
@@ -90,6 +91,28 @@ def test_glue_text_formats_as_myst_nb():
     assert labbook.cite_out(nb)["cells"][0]["source"] == "a {cite:p}`k1,k2`, {cite:t}`k2` {cite:p}`zz`"
 
 
+def test_the_book_macros_reach_jupyterlab_myst_as_frontmatter():
+    """kexue.notebook.MACROS become the `math:` frontmatter of the first markdown cell (where
+    jupyterlab-myst reads it), and saving takes it off again."""
+    import yaml
+    from kexue.notebook import MACROS
+    block = labbook.macros_frontmatter()
+    assert block.startswith("---\n") and block.endswith("\n---\n")
+    math = yaml.safe_load(block.strip().strip("-"))["math"]
+    assert math == {"\\" + name: body for name, (body, _) in MACROS.items()}
+    assert math[r"\topk"] == r"\mathcal{T}_{#1}" and math[r"\E"] == r"\mathbb{E}"
+    nb = {"cells": [{"cell_type": "code", "source": "x = 1"},
+                    {"cell_type": "markdown", "source": "# Title"},
+                    {"cell_type": "markdown", "source": r"$\E[x]$"}]}
+    assert labbook.macros_in(nb)
+    assert nb["cells"][1]["source"] == block + "# Title"
+    assert [c["source"] for c in nb["cells"][::2]] == ["x = 1", r"$\E[x]$"]
+    assert [c["source"] for c in labbook.macros_out(nb)["cells"]] == ["x = 1", "# Title", r"$\E[x]$"]
+    own = {"cells": [{"cell_type": "markdown", "source": "---\ntitle: x\n---\n# T"}]}
+    assert not labbook.macros_in(own) and own["cells"][0]["source"] == "---\ntitle: x\n---\n# T"
+    assert not labbook.macros_in({"cells": [{"cell_type": "code", "source": ""}]})
+
+
 def _git_status() -> str:
     return subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout
@@ -109,6 +132,8 @@ def _shot(page, name: str) -> None:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
 
 
+MACRO_CELL = r"Macro check: $\E[X] + \topk{k}(x) + \sg(\softmax(x))$."
+
 FOLDED = """() => window.jupyterapp.shell.currentWidget.content.widgets
   .filter(c => (c.model.getMetadata('tags') || []).includes('hide-cell'))
   .map(c => [c.inputHidden, c.outputHidden])"""
@@ -120,12 +145,18 @@ MYST = """() => {
   const details = [...document.querySelectorAll('.jp-MarkdownCell details')];
   return {
     rendered: md.length,
-    raw: ['{cite', '{glue', ':::{', '{admonition}', ':class:', '{abbr}'].filter(t => text.includes(t)),
+    raw: ['{cite', '{glue', ':::{', '{admonition}', ':class:', '{abbr}', 'math: {'].filter(t => text.includes(t)),
     errata: admon.filter(a => a.classList.contains('erratum')).map(a => a.querySelector('.myst-admonition-header-text').textContent),
     cites: [...document.querySelectorAll('.jp-MarkdownCell abbr[aria-label^="cite:"]')].map(a => a.textContent.trim()),
     solutions: details.filter(d => /Solution/.test(d.querySelector('summary').textContent)).map(d => d.open),
     glued: [...document.querySelectorAll('.jp-MarkdownCell abbr[aria-label^="glue: "]')]
              .map(a => [a.getAttribute('aria-label').slice(6), a.textContent.trim()]),
+    macros: (cells => ({
+      cells: cells.length,
+      katex: cells.reduce((n, e) => n + e.querySelectorAll('.katex').length, 0),
+      errors: cells.reduce((n, e) => n + e.querySelectorAll('.katex-error, .text-red-500').length, 0),
+      raw: cells.some(e => [...e.querySelectorAll('.katex-html')].some(k => k.textContent.includes(String.fromCharCode(92)))),
+    }))(md.filter(e => e.textContent.includes('Macro check'))),
   };
 }"""
 
@@ -138,6 +169,12 @@ def test_a_chapter_opens_runs_and_renders_in_jupyterlab():
     t_start = time.monotonic()
     status_before = _git_status()
     with labbook.Lab(parts=[PART]) as lab, sync_playwright() as pw:
+        # one extra markdown cell (the second) that uses the book's macros: it renders only if
+        # the macros reach jupyterlab-myst (a KaTeX error is logged to the console otherwise)
+        md = lab.book / PART / f"{SLUG}.md"
+        text = md.read_text()
+        cut = text.index("\n```{code-cell}") + 1           # the end of the first markdown cell
+        md.write_text(text[:cut] + "+++\n\n" + MACRO_CELL + "\n\n" + text[cut:])
         files_before = _digest(lab.book)
         # what the reader gets from make lab's settings (scripts/lab/overrides.json)
         doc = lab.api("lab/api/settings/@jupyterlab/docmanager-extension:plugin")["schema"]["properties"]
@@ -189,6 +226,7 @@ def test_a_chapter_opens_runs_and_renders_in_jupyterlab():
                 assert shown == labbook.glue_text(stored, key), (key, shown)
                 assert re.search(r"\d", shown) and key.split(":")[0] not in shown, (key, shown)
             assert any(NUMBER.match(shown) for _, shown in m["glued"]), m["glued"]
+            assert m["macros"] == {"cells": 1, "katex": 1, "errors": 0, "raw": False}, m["macros"]
             if SHOTS:
                 for sel, name in (("aside.myst-admonition.erratum", "lab-3-erratum"),
                                   ("abbr[aria-label^='glue: ']", "lab-3-glue"),
