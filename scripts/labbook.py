@@ -350,6 +350,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+
+def stop_process_group(proc: subprocess.Popen | None) -> None:
+    """SIGTERM the process group of a server started with start_new_session=True, SIGKILL it if it
+    has not exited within 15 s (JupyterLab here, the Jupyter server of make live)."""
+    if proc is not None and proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
 class Lab:
     """JupyterLab started as `make lab` starts it, on a copy of the book in a temporary folder
     (so that nothing a test or the benchmark does reaches the checkout), on 127.0.0.1, a free
@@ -402,15 +416,7 @@ class Lab:
 
     def __exit__(self, *exc) -> None:
         import shutil
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_process_group(self.proc)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def url(self, path: str = "lab", **query) -> str:

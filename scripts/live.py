@@ -20,14 +20,11 @@ The token is never written into the book's files or the repository. Ctrl-C stops
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import http.server
 import os
 import re
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,15 +33,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import labbook
+
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 BOOK = ROOT / "book"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -68,8 +61,8 @@ class Live:
         if not (Path(html) / "index.html").exists():
             raise SystemExit(f"the book is not built at {html}: run `make book` first")
         self.html = Path(html)
-        self.book_port = book_port or free_port()
-        self.server_port = server_port or free_port()
+        self.book_port = book_port or labbook.free_port()
+        self.server_port = server_port or labbook.free_port()
         self.token = secrets.token_urlsafe(32)
         self.origin = f"http://127.0.0.1:{self.book_port}"
         self.server = f"http://127.0.0.1:{self.server_port}"
@@ -127,15 +120,7 @@ class Live:
         raise RuntimeError("the Jupyter server did not answer within 60 s")
 
     def __exit__(self, *exc) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        labbook.stop_process_group(self.proc)
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()

@@ -58,3 +58,11 @@ def open_page(browser, url: str, viewport: dict | None = None):
 def assert_clean(log) -> None:
     for k in ("pageerror", "console", "failed", "foreign"):
         assert log[k] == [], (k, log[k][:5])
+
+
+def shot(page, name: str, folder: str | None) -> None:
+    """A screenshot of page as <folder>/<name>.png, when a folder is given (the tests' *_SHOTS
+    environment variables); nothing otherwise."""
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))

@@ -27,11 +27,8 @@ from pathlib import Path
 import pytest
 
 import labbook
+from bookbrowser import CHROMIUM, FLAGS, ROOT, shot
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 SHOTS = os.environ.get("KEXUE_LAB_SHOTS")
 # a fast chapter with an erratum, citations, glue, solutions and a live explorer (KEXUE_LAB_CHAPTER: another)
 PART, SLUG = os.environ.get("KEXUE_LAB_CHAPTER", "mathematics/integral-test").split("/")
@@ -126,11 +123,6 @@ def _digest(folder: Path) -> dict[str, str]:
             if p.is_file() and ".ipynb_checkpoints" not in p.relative_to(folder).parts}
 
 
-def _shot(page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
-
 
 MACRO_CELL = r"Macro check: $\E[X] + \topk{k}(x) + \sg(\softmax(x))$."
 
@@ -196,11 +188,11 @@ def test_a_chapter_opens_runs_and_renders_in_jupyterlab():
             names = page.locator(".jp-DirListing-item .jp-DirListing-itemText").all_inner_texts()
             chapters = sorted(p.name for p in (lab.book / PART).glob("*.md"))
             assert sorted(names) == chapters and f"{SLUG}.md" in names, names
-            _shot(page, "lab-1-listing")
+            shot(page, "lab-1-listing", SHOTS)
             item.dblclick()
             page.wait_for_selector(".jp-NotebookPanel .jp-MarkdownCell .myst", timeout=60_000)
             page.wait_for_function(labbook.JS_KERNEL_IDLE, timeout=60_000, polling=200)
-            _shot(page, "lab-2-opened")
+            shot(page, "lab-2-opened", SHOTS)
             # computed solutions (hide-cell) open folded, input and output, as in the HTML book
             # (running a cell shows its new output: JupyterLab unfolds what it runs)
             folded = page.evaluate(FOLDED)
@@ -236,14 +228,14 @@ def test_a_chapter_opens_runs_and_renders_in_jupyterlab():
                     for _ in range(3):            # cells off screen are laid out as they come in
                         el.evaluate("e => e.scrollIntoView({block: 'center'})")
                         page.wait_for_timeout(300)
-                    _shot(page, name)
+                    shot(page, name, SHOTS)
 
             # the live explorer: drag its slider with the mouse, the kernel redraws the figure
             root = page.locator(".kx-explorer.kx-live[data-kx-ready='1']").first
             root.wait_for(timeout=30_000)
             slider = root.locator("input[type=range]").first
             slider.scroll_into_view_if_needed()
-            _shot(page, "lab-3-explorer-before")
+            shot(page, "lab-3-explorer-before", SHOTS)
             svg_before = root.locator("svg.kx-panel").first.inner_html()
             sent_before = int(root.get_attribute("data-kx-sent") or 0)
             n = int(slider.get_attribute("max")) + 1
@@ -259,14 +251,14 @@ def test_a_chapter_opens_runs_and_renders_in_jupyterlab():
             svg_after = root.locator("svg.kx-panel").first.inner_html()
             assert svg_after != svg_before, "the figure did not change"
             assert root.locator(".kx-error").count() == 0
-            _shot(page, "lab-4-explorer-after")
+            shot(page, "lab-4-explorer-after", SHOTS)
 
             toasts = page.locator(".jp-toast-message, .Toastify__toast").all_inner_texts()
             assert not [t for t in toasts if "news" in t.lower()], toasts
             assert log["pageerror"] == [], log["pageerror"]
             assert log["console"] == [], log["console"]
         except Exception:
-            _shot(page, "lab-failed")
+            shot(page, "lab-failed", SHOTS)
             raise
         finally:
             browser.close()

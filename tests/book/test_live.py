@@ -36,7 +36,7 @@ import pytest
 
 import labbook
 import live
-from bookbrowser import HTML, launched_browser
+from bookbrowser import HTML, launched_browser, shot
 
 pytestmark = pytest.mark.site
 
@@ -71,11 +71,6 @@ def _websocket_status(port: int, path: str, origin: str) -> int:
     finally:
         conn.close()
 
-
-def _shot(page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +128,7 @@ def test_a_chapter_runs_live_against_make_lives_servers(browser):
         labbook.drag_range(page, slider, target)
         assert root.get_attribute("data-kx-frame") != before, "the kernel-free explorer did not respond"
         assert not [u for u in log["requests"] if u.startswith(srv.server)], "it asked the server"
-        _shot(page, "live-1-no-server")
+        shot(page, "live-1-no-server", SHOTS)
         ctx.close()
 
         # the address make live prints: the tab goes live
@@ -151,7 +146,7 @@ def test_a_chapter_runs_live_against_make_lives_servers(browser):
         root.wait_for(timeout=30_000)
         assert page.locator(".kx-explorer[data-kx-live-state='live']").count() == \
             page.locator(".kx-explorer:not(.kx-live)").count(), "an explorer did not go live"
-        _shot(page, "live-2-on")
+        shot(page, "live-2-on", SHOTS)
 
         # run every cell; the text outputs are the stored ones
         bar.locator("button.kx-run-all").click()
@@ -164,7 +159,7 @@ def test_a_chapter_runs_live_against_make_lives_servers(browser):
         assert len(compared) >= 3, compared
         assert all(s.strip() == g.strip() for s, g in compared), \
             [(s[:200], g[:200]) for s, g in compared if s.strip() != g.strip()][:2]
-        _shot(page, "live-3-ran")
+        shot(page, "live-3-ran", SHOTS)
 
         # the live explorer: drag its slider with the mouse; frames come from the kernel
         root = page.locator(".kx-live-host .kx-explorer.kx-live").first
@@ -184,7 +179,7 @@ def test_a_chapter_runs_live_against_make_lives_servers(browser):
         assert root.locator("svg.kx-panel").first.inner_html() != svg_before, "the figure did not change"
         assert root.locator(".kx-error").count() == 0
         assert sum("frame_seq" in str(f) for f in received) > frames_before, "no frame came from the kernel"
-        _shot(page, "live-4-slider")
+        shot(page, "live-4-slider", SHOTS)
 
         # the page's kernel refuses another origin's websocket, and one without the token
         (kernel,) = _kernels(srv)

@@ -28,7 +28,7 @@ import pytest
 import booktoc
 import yaml
 
-from bookbrowser import DESKTOP, HTML, PHONE, ROOT, assert_clean, launched_browser, open_page
+from bookbrowser import DESKTOP, HTML, PHONE, ROOT, assert_clean, launched_browser, open_page, shot
 
 SHOTS = os.environ.get("KEXUE_SITE_SHOTS")
 
@@ -188,11 +188,6 @@ def test_solutions_are_folded_and_verdicts_are_words(browser, doc):
 
 # --- navigation and search, with real clicks, on a desktop and a phone screen ---------------
 
-def shot(page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
-
 
 @pytest.fixture(scope="module")
 def http_book():
@@ -250,7 +245,7 @@ def test_the_chapter_list_opens_from_the_toggle(browser, request, screen, where)
             toggle.click()
             page.wait_for_timeout(200)
             assert not sidebar.is_visible(), "the toggle did not fold the chapter list away"
-            shot(page, f"nav-{screen}-{where}-folded")
+            shot(page, f"nav-{screen}-{where}-folded", SHOTS)
             toggle.click()
             page.wait_for_timeout(200)
             assert sidebar.is_visible(), "the toggle did not bring the chapter list back"
@@ -266,7 +261,7 @@ def test_the_chapter_list_opens_from_the_toggle(browser, request, screen, where)
             links = dialog
         link = chapter_link(links, target)
         assert link.is_visible(), f"{target} is not in the opened chapter list"
-        shot(page, f"nav-{screen}-{where}-open")
+        shot(page, f"nav-{screen}-{where}-open", SHOTS)
         link.click()
         page.wait_for_load_state("load")
         assert page.url.split("#")[0].endswith(f"{target}.html"), page.url
@@ -285,7 +280,7 @@ def test_the_page_contents_button_works_on_a_phone(browser):
         dialog.wait_for(state="visible", timeout=5_000)
         entry = dialog.locator("a[href='#exercises']")
         assert entry.is_visible(), "no Exercises entry in the page contents"
-        shot(page, "contents-phone")
+        shot(page, "contents-phone", SHOTS)
         entry.click()
         page.wait_for_timeout(300)
         assert page.url.endswith("#exercises")
@@ -310,7 +305,7 @@ def test_the_front_page_lists_every_chapter(browser, screen):
         assert "\\(" not in text and "$" not in text
         link = chapter_link(page.locator(".kx-chapters"), CHAPTERS[1])
         link.scroll_into_view_if_needed()
-        shot(page, f"front-{screen}")
+        shot(page, f"front-{screen}", SHOTS)
         link.click()
         page.wait_for_load_state("load")
         assert page.url.endswith(f"{CHAPTERS[1]}.html")
@@ -360,7 +355,7 @@ def test_search_finds_the_chapter_with_a_snippet(browser, request, query, where)
         text = page.locator("#search-results").inner_text()
         assert "\\(" not in text and "\\[" not in text and "$" not in text, "TeX in the results"
         assert fetched == [], f"pages fetched: {fetched[:3]}"
-        shot(page, f"search-{where}-{query.replace(' ', '_')}")
+        shot(page, f"search-{where}-{query.replace(' ', '_')}", SHOTS)
         assert_clean(log)
     finally:
         page.close()
@@ -383,7 +378,7 @@ def test_search_from_the_search_button(browser, screen):
         page.wait_for_load_state("load")
         assert "search.html" in page.url
         page.locator("#search-results p.kx-snippet").first.wait_for(timeout=20_000)
-        shot(page, f"search-button-{screen}")
+        shot(page, f"search-button-{screen}", SHOTS)
         target = SEARCHES["sparsemax"]
         page.locator(f"#search-results a[href^='{target}.html']").first.click()
         page.wait_for_load_state("load")
