@@ -27,14 +27,15 @@ from kexue.widgets import renderer_script
 
 MANAGER = "@jupyter-widgets/html-manager/dist"
 STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_SCRIPTS = ("vendor/require.min.js", "vendor/html-manager/embed-amd.js")
 
 
 def strip_live_widgets(body: str) -> str | None:
     """The widget state `body` without its anywidget models; None when nothing is left."""
     state = json.loads(body)
     models = {k: v for k, v in state.get("state", {}).items() if v.get("model_module") != "anywidget"}
-    if not models:
-        return None
+    if all(v.get("model_module") == "@jupyter-widgets/base" for v in models.values()):
+        return None           # only the layouts of the dropped models: nothing to render
     return json.dumps({**state, "state": models}).replace("</", "<\\/")
 
 
@@ -57,6 +58,12 @@ def _fix_scripts(app, pagename, templatename, context, doctree):
             where = context["pathto"]("_static/vendor/html-manager", 1)
             body = f"requirejs.config({{paths: {{{json.dumps(MANAGER)}: {json.dumps(where)}}}}});"
             unique.append(_JavaScript(None, priority=getattr(js, "priority", 500), body=body))
+    if not any(getattr(js, "attributes", {}).get("type") == STATE for js in unique):
+        # no widget left to render on this page: no require.js and no widget manager either (its
+        # Font Awesome 5 stylesheet would restyle the theme's icons and fetch fonts it cannot find)
+        unique = [js for js in unique
+                  if not (getattr(js, "filename", None) or "").endswith(WIDGET_SCRIPTS)
+                  and "requirejs.config" not in (getattr(js, "attributes", {}).get("body") or "")]
     context["script_files"] = unique
     if not context.get("default_mode"):           # the theme reads it from the page context
         context["default_mode"] = "auto"
