@@ -139,6 +139,9 @@ FOOTER = """## How the run is checked
 #: by mutmut's name, which is stable while the function's code is unchanged; a stale entry is
 #: simply not shown.
 EQUIVALENT = {
+    "kexue._validate.x_as_float_array__mutmut_16":
+        "drops the one-sum fast path of the finiteness check: the entry-wise scan after it gives the "
+        "same verdict and message (only slower)",
     "kexue.attention.kv_cache.x_config_cache_elements__mutmut_20":
         "an MHA config counted as GQA with g = n_kv_heads = n_heads gives the same 2 g d_k per layer",
     "kexue._validate.x_check_in_range__mutmut_4":
