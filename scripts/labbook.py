@@ -100,6 +100,15 @@ def glue_text(values: dict[str, str], role_body: str) -> str | None:
         return None
 
 
+def _rewrite_markdown(nb: dict, marker: str, pattern: re.Pattern, sub) -> None:
+    """Apply pattern.sub(sub, ...) to every markdown cell whose source contains marker, in place."""
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            src = _source(cell)
+            if marker in src:
+                cell["source"] = pattern.sub(sub, src)
+
+
 def glue_in(nb: dict) -> int:
     """Replace the {glue:text} roles of the markdown cells by their numbers (in place); returns
     how many were replaced. Roles whose key has no stored output are left as they are."""
@@ -114,11 +123,7 @@ def glue_in(nb: dict) -> int:
         n += 1
         return f"{{abbr}}`{text} (glue: {m.group(1)})`"
 
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "markdown":
-            src = _source(cell)
-            if "{glue:text}" in src:
-                cell["source"] = GLUE_ROLE.sub(sub, src)
+    _rewrite_markdown(nb, "{glue:text}", GLUE_ROLE, sub)
     return n
 
 
@@ -183,11 +188,7 @@ def cite_in(nb: dict, bib: dict[str, dict]) -> int:
         n += 1
         return f"{{abbr}}`{text} (cite:{kind} {','.join(keys)}: {' '.join(bib[k]['ref'] for k in keys)})`"
 
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "markdown":
-            src = _source(cell)
-            if "{cite:" in src:
-                cell["source"] = CITE_ROLE.sub(sub, src)
+    _rewrite_markdown(nb, "{cite:", CITE_ROLE, sub)
     return n
 
 
@@ -471,3 +472,20 @@ def drag_range(page, handle, to: int) -> None:
     page.mouse.down()
     page.mouse.move(range_thumb_x(box, to, n), y, steps=max(2, 2 * abs(to - cur)))
     page.mouse.up()
+
+
+def drag_live_slider(page, root, selector: str, index: int = 0) -> None:
+    """Drag the first slider of the live explorer `root` (the index-th match of `selector` in the
+    page) to its other end with the mouse, then wait until the renderer has drawn the answer to
+    its last request (data-kx-seq == data-kx-sent, with a new request sent)."""
+    slider = root.locator("input[type=range]").first
+    sent_before = int(root.get_attribute("data-kx-sent") or 0)
+    n = int(slider.get_attribute("max")) + 1
+    target = n - 1 if int(slider.input_value()) < n - 1 else 0
+    drag_range(page, slider, target)
+    assert int(slider.input_value()) == target, "the mouse did not move the slider"
+    page.wait_for_function(
+        "([sel, i, s]) => { const e = document.querySelectorAll(sel)[i];"
+        " const sent = +(e.getAttribute('data-kx-sent') || 0);"
+        " return sent > s && +e.getAttribute('data-kx-seq') === sent; }",
+        arg=[selector, index, sent_before], timeout=30_000, polling=50)
